@@ -1,0 +1,70 @@
+package smartencodingprocessor
+
+import (
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// Config defines the smart_encoding processor's configuration.
+type Config struct {
+	// Metadata is the id of the k8s_metadata extension that answers lookups.
+	Metadata component.ID `mapstructure:"metadata"`
+
+	// VPCID is the VPC id used for records that do not carry one in
+	// VPCIDAttribute.
+	VPCID uint32 `mapstructure:"vpc_id"`
+	// VPCIDAttribute names a resource attribute holding the VPC id; when it is
+	// present on a record it wins over VPCID. Empty means always VPCID.
+	VPCIDAttribute string `mapstructure:"vpc_id_attribute"`
+
+	// LocalIPAttributes are read in order to find the IP of the resource that
+	// emitted a record (resource attributes first, then record attributes).
+	LocalIPAttributes []string `mapstructure:"local_ip_attributes"`
+	// PeerIPAttributes are read in order (span attributes) to find the IP of
+	// the other side of a client or server span.
+	PeerIPAttributes []string `mapstructure:"peer_ip_attributes"`
+
+	// Strip lists attribute names, or prefixes ending in "*", that the ids
+	// determine and that are removed once a record has been tagged.
+	Strip []string `mapstructure:"strip"`
+	// Keep lists attribute names, or prefixes ending in "*", that are never
+	// stripped even when Strip matches them.
+	Keep []string `mapstructure:"keep"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Metadata:          component.MustNewID("k8s_metadata"),
+		LocalIPAttributes: []string{"k8s.pod.ip", "host.ip", "net.host.ip", "network.local.address"},
+		PeerIPAttributes:  []string{"client.address", "server.address", "network.peer.address", "net.peer.ip", "net.sock.peer.addr"},
+		Strip: []string{
+			"k8s.cluster.*", "k8s.namespace.*", "k8s.node.*", "k8s.pod.*",
+			"k8s.deployment.*", "k8s.replicaset.*", "k8s.statefulset.*", "k8s.daemonset.*",
+			"k8s.job.*", "k8s.cronjob.*", "k8s.container.name",
+		},
+	}
+}
+
+// Validate checks the configuration.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if len(cfg.LocalIPAttributes) == 0 {
+		errs = append(errs, errors.New("local_ip_attributes must name at least one attribute"))
+	}
+	for _, list := range []struct {
+		key   string
+		names []string
+	}{{"local_ip_attributes", cfg.LocalIPAttributes}, {"peer_ip_attributes", cfg.PeerIPAttributes}, {"strip", cfg.Strip}, {"keep", cfg.Keep}} {
+		for i, n := range list.names {
+			if n == "" || n == "*" {
+				errs = append(errs, fmt.Errorf("%s[%d]: %q is not an attribute name or prefix", list.key, i, n))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

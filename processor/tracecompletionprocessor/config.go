@@ -1,0 +1,65 @@
+package tracecompletionprocessor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// Config defines the trace_completion processor's configuration.
+type Config struct {
+	// Wait is how long a group of related spans is held after its last span
+	// arrived before it is stitched and sent on.
+	Wait time.Duration `mapstructure:"wait"`
+	// MaxSpans bounds the spans held at once; past it the oldest groups are
+	// sent on as they are.
+	MaxSpans int `mapstructure:"max_spans"`
+	// MaxBytes bounds the memory of held spans in the same way.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// LateJoinTTL is how long the trace id given to a correlation key is
+	// remembered after its group was sent, so that a late span still joins
+	// its trace.
+	LateJoinTTL time.Duration `mapstructure:"late_join_ttl"`
+	// TimeTolerance is how far apart the times of two spans that share a TCP
+	// sequence may be (network delay plus clock offset between hosts).
+	TimeTolerance time.Duration `mapstructure:"time_tolerance"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Wait:          10 * time.Second,
+		MaxSpans:      500_000,
+		MaxBytes:      256 << 20,
+		LateJoinTTL:   2 * time.Minute,
+		TimeTolerance: 60 * time.Millisecond,
+	}
+}
+
+// Validate checks the configuration.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Wait <= 0 {
+		errs = append(errs, fmt.Errorf("wait must be positive, got %s", cfg.Wait))
+	}
+	if cfg.MaxSpans <= 0 {
+		errs = append(errs, fmt.Errorf("max_spans must be positive, got %d", cfg.MaxSpans))
+	}
+	if cfg.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_bytes must be positive, got %d", cfg.MaxBytes))
+	}
+	if cfg.LateJoinTTL < 0 {
+		errs = append(errs, fmt.Errorf("late_join_ttl must not be negative, got %s", cfg.LateJoinTTL))
+	}
+	if cfg.TimeTolerance < 0 {
+		errs = append(errs, fmt.Errorf("time_tolerance must not be negative, got %s", cfg.TimeTolerance))
+	}
+	if len(errs) == 0 && cfg.LateJoinTTL > 0 && cfg.LateJoinTTL < cfg.Wait {
+		errs = append(errs, errors.New("late_join_ttl shorter than wait forgets keys before late spans can use them; make it at least wait, or 0 to disable late joins"))
+	}
+	return errors.Join(errs...)
+}

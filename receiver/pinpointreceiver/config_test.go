@@ -1,0 +1,63 @@
+package pinpointreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/weftobs/weft/receiver/pinpointreceiver/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	storage := component.MustNewIDWithName("file_storage", "pinpoint")
+	custom := createDefaultConfig().(*Config)
+	custom.Agent.NetAddr.Endpoint = "127.0.0.1:19991"
+	custom.Stat.NetAddr.Endpoint = "127.0.0.1:19992"
+	custom.Span.NetAddr.Endpoint = "127.0.0.1:19993"
+	custom.Span.MaxRecvMsgSizeMiB = 16
+	custom.Storage = &storage
+	custom.MetadataWait = 2 * time.Second
+
+	tests := []struct {
+		id      component.ID
+		want    *Config
+		wantErr string
+	}{
+		{id: component.NewID(metadata.Type), want: createDefaultConfig().(*Config)},
+		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
+		{id: component.NewIDWithName(metadata.Type, "no_span_endpoint"), wantErr: "span.endpoint must be set"},
+		{id: component.NewIDWithName(metadata.Type, "negative_wait"), wantErr: "metadata_wait must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+func TestDefaultEndpointsArePinpointPorts(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, "0.0.0.0:9991", cfg.Agent.NetAddr.Endpoint)
+	assert.Equal(t, "0.0.0.0:9992", cfg.Stat.NetAddr.Endpoint)
+	assert.Equal(t, "0.0.0.0:9993", cfg.Span.NetAddr.Endpoint)
+	assert.Nil(t, cfg.Storage)
+}
