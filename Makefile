@@ -46,8 +46,11 @@ tools: $(OCB) $(MDATAGEN) $(STATICCHECK)
 
 # Regenerate each component's internal/metadata package, generated tests and
 # README status block from its metadata.yaml.
+# Also regenerates the Pinpoint receiver's gRPC code from its .proto files
+# (needs protoc: apt-get install protobuf-compiler).
 generate: $(MDATAGEN)
 	@for m in $(COMPONENT_METADATA); do echo "mdatagen $$m"; $(MDATAGEN) $$m || exit 1; done
+	bash receiver/pinpointreceiver/internal/proto/generate.sh
 
 run: build services
 	@mkdir -p data

@@ -1,12 +1,16 @@
-// Pinned developer tools (mdatagen, staticcheck). A module of its own so that
-// their dependencies never enter Weft's module graph; `make tools` builds them
-// into .tools/.
+// Pinned developer tools (mdatagen, staticcheck, and protoc-gen-go and
+// protoc-gen-go-grpc for the Pinpoint receiver's protos). A module of its own
+// so that their dependencies never enter Weft's module graph; `make tools`
+// (and receiver/pinpointreceiver/internal/proto/generate.sh for the two
+// protoc plugins) builds them into .tools/.
 module github.com/weftobs/weft/internal/tools
 
 go 1.26.0
 
 tool (
 	go.opentelemetry.io/collector/cmd/mdatagen
+	google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	google.golang.org/protobuf/cmd/protoc-gen-go
 	honnef.co/go/tools/cmd/staticcheck
 )
 
@@ -48,5 +52,7 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/tools v0.51.0 // indirect
+	google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.6.2 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 	honnef.co/go/tools v0.8.2 // indirect
 )
