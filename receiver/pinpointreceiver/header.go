@@ -1,7 +1,6 @@
 package pinpointreceiver
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 
@@ -32,13 +31,8 @@ const (
 	maxServiceNameLen     = 255
 )
 
-// headerFromContext reads and validates the agent headers of an incoming
-// call. A bad header is an InvalidArgument status naming the header and why.
-func headerFromContext(ctx context.Context) (agentHeader, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return parseHeader(md)
-}
-
+// parseHeader reads and validates the agent headers of an incoming call. A
+// bad header is an InvalidArgument status naming the header and why.
 func parseHeader(md metadata.MD) (agentHeader, error) {
 	h := agentHeader{ServiceType: -1, SocketID: -1}
 	var err error

@@ -13,14 +13,14 @@ import (
 )
 
 func TestParseHeader(t *testing.T) {
-	h, err := parseHeader(metadata.Pairs(
+	_, err := parseHeader(metadata.Pairs(
 		"agentid", "front-1", "applicationname", "front", "agentname", "front pod",
 		"starttime", "1763700000000", "servicetype", "1400", "socketid", "7"))
 	// agentname allows no space.
 	require.Error(t, err)
 	assert.Contains(t, status.Convert(err).Message(), `header agentname "front pod" has the character " "`)
 
-	h, err = parseHeader(metadata.Pairs(
+	h, err := parseHeader(metadata.Pairs(
 		"agentid", "front-1", "applicationname", "front", "agentname", "front_pod.1",
 		"starttime", "1763700000000", "servicetype", "1400", "socketid", "7"))
 	require.NoError(t, err)
