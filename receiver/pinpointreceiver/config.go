@@ -36,6 +36,18 @@ type Config struct {
 	// held back before it is sent with placeholder names.
 	MetadataWait time.Duration `mapstructure:"metadata_wait"`
 
+	// ChunkWait is how long span chunks wait for their span (agents send
+	// chunks first) before they are converted on their own.
+	ChunkWait time.Duration `mapstructure:"chunk_wait"`
+
+	// MaxBufferedBytes bounds the protobuf bytes held back waiting for a
+	// span or for metadata. Past it the oldest are converted as they are.
+	MaxBufferedBytes int `mapstructure:"max_buffered_bytes"`
+
+	// SQLBindValues keeps SQL bind values and parsed literals on database
+	// spans. They can hold personal data, so they are dropped by default.
+	SQLBindValues bool `mapstructure:"sql_bind_values"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -47,10 +59,12 @@ func createDefaultConfig() component.Config {
 		return cfg
 	}
 	return &Config{
-		Agent:        endpoint(defaultAgentEndpoint),
-		Stat:         endpoint(defaultStatEndpoint),
-		Span:         endpoint(defaultSpanEndpoint),
-		MetadataWait: 5 * time.Second,
+		Agent:            endpoint(defaultAgentEndpoint),
+		Stat:             endpoint(defaultStatEndpoint),
+		Span:             endpoint(defaultSpanEndpoint),
+		MetadataWait:     5 * time.Second,
+		ChunkWait:        30 * time.Second,
+		MaxBufferedBytes: 64 << 20,
 	}
 }
 
@@ -67,6 +81,21 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MetadataWait < 0 {
 		errs = append(errs, fmt.Errorf("metadata_wait must not be negative, got %s", cfg.MetadataWait))
+	}
+	if cfg.ChunkWait <= 0 {
+		errs = append(errs, fmt.Errorf("chunk_wait must be positive, got %s", cfg.ChunkWait))
+	}
+	if cfg.MaxBufferedBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_buffered_bytes must be positive, got %d", cfg.MaxBufferedBytes))
+	}
+	endpoints := map[string]string{}
+	for _, s := range []struct{ name, endpoint string }{
+		{"agent", cfg.Agent.NetAddr.Endpoint}, {"stat", cfg.Stat.NetAddr.Endpoint}, {"span", cfg.Span.NetAddr.Endpoint},
+	} {
+		if other, ok := endpoints[s.endpoint]; ok && s.endpoint != "" {
+			errs = append(errs, fmt.Errorf("%s.endpoint and %s.endpoint are both %s: each service needs a port of its own", other, s.name, s.endpoint))
+		}
+		endpoints[s.endpoint] = s.name
 	}
 	return errors.Join(errs...)
 }

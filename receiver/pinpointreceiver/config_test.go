@@ -26,6 +26,9 @@ func TestLoadConfig(t *testing.T) {
 	custom.Span.MaxRecvMsgSizeMiB = 16
 	custom.Storage = &storage
 	custom.MetadataWait = 2 * time.Second
+	custom.ChunkWait = 10 * time.Second
+	custom.MaxBufferedBytes = 1 << 20
+	custom.SQLBindValues = true
 
 	tests := []struct {
 		id      component.ID
@@ -36,6 +39,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
 		{id: component.NewIDWithName(metadata.Type, "no_span_endpoint"), wantErr: "span.endpoint must be set"},
 		{id: component.NewIDWithName(metadata.Type, "negative_wait"), wantErr: "metadata_wait must not be negative"},
+		{id: component.NewIDWithName(metadata.Type, "same_port"), wantErr: "stat.endpoint and span.endpoint are both 0.0.0.0:9993"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

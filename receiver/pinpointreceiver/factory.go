@@ -7,7 +7,7 @@ package pinpointreceiver
 
 import (
 	"context"
-	"errors"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -15,10 +15,6 @@ import (
 
 	"github.com/weftobs/weft/receiver/pinpointreceiver/internal/metadata"
 )
-
-// errNotImplemented stops a collector whose pipeline names this receiver:
-// accepting agent connections and dropping their data would be worse.
-var errNotImplemented = errors.New("the pinpoint receiver is not implemented yet; remove it from the pipeline")
 
 // NewFactory returns the factory of the pinpoint receiver.
 func NewFactory() receiver.Factory {
@@ -30,10 +26,47 @@ func NewFactory() receiver.Factory {
 	)
 }
 
-func createTraces(context.Context, receiver.Settings, component.Config, consumer.Traces) (receiver.Traces, error) {
-	return nil, errNotImplemented
+// One receiver serves both signals of a config: agents send spans and stats
+// to the same collector, on ports that can only be opened once.
+var (
+	receiversMu sync.Mutex
+	receivers   = map[*Config]*pinpointReceiver{}
+)
+
+func shared(cfg component.Config, set receiver.Settings) (*pinpointReceiver, error) {
+	receiversMu.Lock()
+	defer receiversMu.Unlock()
+	c := cfg.(*Config)
+	if r, ok := receivers[c]; ok {
+		return r, nil
+	}
+	r, err := newReceiver(c, set)
+	if err != nil {
+		return nil, err
+	}
+	r.forget = func() {
+		receiversMu.Lock()
+		delete(receivers, c)
+		receiversMu.Unlock()
+	}
+	receivers[c] = r
+	return r, nil
 }
 
-func createMetrics(context.Context, receiver.Settings, component.Config, consumer.Metrics) (receiver.Metrics, error) {
-	return nil, errNotImplemented
+func createTraces(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {
+	r, err := shared(cfg, set)
+	if err != nil {
+		return nil, err
+	}
+	r.traces = next
+	return r, nil
+}
+
+func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	r, err := shared(cfg, set)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics = next
+	return r, nil
 }
