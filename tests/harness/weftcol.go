@@ -52,6 +52,8 @@ type Collector struct {
 	// (WEFT_OTLP_GRPC_ENDPOINT and the others in distro/config.yaml).
 	OTLPGRPC, OTLPHTTP, Health, PProf, ZPages string
 	TelemetryPort                             int
+	// Pinpoint is where distro/config.yaml's pinpoint receiver listens.
+	Pinpoint PinpointCollector
 }
 
 // StartCollector runs weftcol with config (YAML text), on free loopback
@@ -74,6 +76,7 @@ func StartCollector(t testing.TB, config string, env ...string) *Collector {
 		PProf:         fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 		ZPages:        fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 		TelemetryPort: FreePort(t),
+		Pinpoint:      PinpointCollector{AgentPort: FreePort(t), StatPort: FreePort(t), SpanPort: FreePort(t)},
 	}
 	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -90,6 +93,9 @@ func StartCollector(t testing.TB, config string, env ...string) *Collector {
 		"WEFT_TELEMETRY_HOST=127.0.0.1",
 		fmt.Sprintf("WEFT_TELEMETRY_PORT=%d", c.TelemetryPort),
 		"WEFT_DATA_DIR=" + c.DataDir,
+		fmt.Sprintf("WEFT_PINPOINT_AGENT_ENDPOINT=127.0.0.1:%d", c.Pinpoint.AgentPort),
+		fmt.Sprintf("WEFT_PINPOINT_STAT_ENDPOINT=127.0.0.1:%d", c.Pinpoint.StatPort),
+		fmt.Sprintf("WEFT_PINPOINT_SPAN_ENDPOINT=127.0.0.1:%d", c.Pinpoint.SpanPort),
 	}, env...)
 	c.Process = StartProcess(t, dir, "weftcol", env, bin, "--config", c.ConfigPath)
 	WaitFor(t, 60*time.Second, "weftcol health_check", func() error {

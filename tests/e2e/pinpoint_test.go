@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weftobs/weft/tests/harness"
+)
+
+// pinpointConfig receives from Pinpoint agents on PP_*_PORT, keeps their
+// metadata in file_storage at PP_STORAGE_DIR (when storage is on), and writes
+// traces and metrics to files.
+func pinpointConfig(storage bool) string {
+	storageExt, storageKey := "", ""
+	if storage {
+		storageExt = "  file_storage:\n    directory: ${env:PP_STORAGE_DIR}\n"
+		storageKey = "    storage: file_storage\n"
+	}
+	exts := "[health_check]"
+	if storage {
+		exts = "[health_check, file_storage]"
+	}
+	return `extensions:
+  health_check:
+    endpoint: ${env:WEFT_HEALTH_ENDPOINT}
+` + storageExt + `
+receivers:
+  pinpoint:
+    agent:
+      endpoint: 127.0.0.1:${env:PP_AGENT_PORT}
+    stat:
+      endpoint: 127.0.0.1:${env:PP_STAT_PORT}
+    span:
+      endpoint: 127.0.0.1:${env:PP_SPAN_PORT}
+    metadata_wait: 3s
+` + storageKey + `
+exporters:
+  file/traces:
+    path: ${env:WEFT_DATA_DIR}/traces.jsonl
+  file/metrics:
+    path: ${env:WEFT_DATA_DIR}/metrics.jsonl
+
+service:
+  extensions: ` + exts + `
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [pinpoint]
+      exporters: [file/traces]
+    metrics:
+      receivers: [pinpoint]
+      exporters: [file/metrics]
+`
+}
+
+type pinpointSetup struct {
+	collector harness.PinpointCollector
+	env       []string
+}
+
+func newPinpointSetup(t *testing.T) pinpointSetup {
+	c := harness.PinpointCollector{AgentPort: harness.FreePort(t), StatPort: harness.FreePort(t), SpanPort: harness.FreePort(t)}
+	return pinpointSetup{collector: c, env: []string{
+		"PP_AGENT_PORT=" + strconv.Itoa(c.AgentPort),
+		"PP_STAT_PORT=" + strconv.Itoa(c.StatPort),
+		"PP_SPAN_PORT=" + strconv.Itoa(c.SpanPort),
+		"PP_STORAGE_DIR=" + t.TempDir(),
+	}}
+}
+
+// TestPinpointNodeAgents: two real Node services instrumented by the real
+// Pinpoint agent, front calling back over HTTP, send to weftcol running the
+// default pipeline (distro/config.yaml); every
+// request comes out as one OTel trace holding both services, linked through
+// the outbound HTTP client span, with names from the agents' metadata, and
+// the agents' stats come out as metrics.
+func TestPinpointNodeAgents(t *testing.T) {
+	col := harness.StartCollector(t, harness.DistroConfig(t))
+	back := harness.StartNodeService(t, harness.NodeService{Name: "back", Collector: col.Pinpoint})
+	front := harness.StartNodeService(t, harness.NodeService{Name: "front", Collector: col.Pinpoint,
+		Env: []string{"BACKEND_URL=" + back.URL + "/hello"}})
+
+	const requests = 5
+	for range requests {
+		assert.Equal(t, "front -> hello from back", strings.TrimSpace(front.Get(t, "/call")))
+	}
+
+	var traces map[pcommon.TraceID][]spanRec
+	harness.WaitFor(t, 30*time.Second, "one trace per request with both services", func() error {
+		traces = byTrace(readAllSpans(t, filepath.Join(col.DataDir, "traces.jsonl")))
+		complete := 0
+		for _, spans := range traces {
+			if len(services(spans)) == 2 && len(spans) == 5 {
+				complete++
+			}
+		}
+		if complete < requests {
+			return fmt.Errorf("%d complete traces of %d (%d traces)", complete, requests, len(traces))
+		}
+		return nil
+	})
+	require.Len(t, traces, requests, "one trace per request, nothing else")
+
+	for id, spans := range traces {
+		byName := map[string]spanRec{}
+		for _, s := range spans {
+			assert.NotContains(t, s.span.Name(), "unknown", "trace %s: a name did not resolve", id)
+			byName[s.span.Name()] = s
+		}
+		server, client, callee := byName["/call"], byName["GET"], byName["/hello"]
+		require.Equal(t, ptrace.SpanKindServer, server.span.Kind(), "trace %s: %v", id, names(spans))
+		assert.True(t, server.span.ParentSpanID().IsEmpty(), "front's server span is the root")
+		assert.Equal(t, "front", server.service())
+
+		require.Equal(t, ptrace.SpanKindClient, client.span.Kind(), "the outbound HTTP call")
+		assert.Equal(t, "front", client.service())
+		assertAttr(t, client.span.Attributes(), "http.request.method", "GET")
+		assertAttr(t, client.span.Attributes(), "url.path", "/hello")
+		assertAttr(t, client.span.Attributes(), "server.port", int64(back.Port))
+
+		require.Equal(t, ptrace.SpanKindServer, callee.span.Kind())
+		assert.Equal(t, "back", callee.service())
+		assert.Equal(t, client.span.SpanID(), callee.span.ParentSpanID(), "back's span is the child of front's HTTP client span")
+
+		// Every span's parent is in the trace: one connected tree.
+		ids := map[pcommon.SpanID]bool{}
+		for _, s := range spans {
+			ids[s.span.SpanID()] = true
+		}
+		for _, s := range spans {
+			if p := s.span.ParentSpanID(); !p.IsEmpty() {
+				assert.True(t, ids[p], "trace %s: %q has a parent outside the trace", id, s.span.Name())
+			}
+		}
+		// The Node names from metadata: API 2 on the async hand-off.
+		assert.Contains(t, byName, "Asynchronous Invocation")
+		tx, _ := server.span.Attributes().Get("pinpoint.transaction_id")
+		assert.True(t, strings.HasPrefix(tx.Str(), "front^"), "transaction id %q", tx.Str())
+		assertAttr(t, server.resource.Attributes(), "telemetry.sdk.language", "nodejs")
+		assertAttr(t, server.resource.Attributes(), "service.instance.id", "front")
+		_, hasHost := server.resource.Attributes().Get("host.name")
+		assert.True(t, hasHost, "host.name from the agent info")
+	}
+
+	// Stats arrive every 5 s per agent.
+	harness.WaitFor(t, 30*time.Second, "agent stats from both agents", func() error {
+		got := metricServices(t, filepath.Join(col.DataDir, "metrics.jsonl"), "pinpoint.memory.used")
+		if !got["front"] || !got["back"] {
+			return fmt.Errorf("pinpoint.memory.used from %v", got)
+		}
+		return nil
+	})
+}
+
+// TestPinpointMetadataSurvivesRestart: agents send their metadata and agent
+// info once; with file_storage, a restarted weftcol still names their spans
+// and knows their hosts. Without storage, the same restart loses both — the
+// control that shows the test can fail.
+func TestPinpointMetadataSurvivesRestart(t *testing.T) {
+	for _, storage := range []bool{true, false} {
+		t.Run(fmt.Sprintf("storage=%v", storage), func(t *testing.T) {
+			pp := newPinpointSetup(t)
+			first := harness.StartCollector(t, pinpointConfig(storage), pp.env...)
+			svc := harness.StartNodeService(t, harness.NodeService{Name: "solo", Collector: pp.collector})
+			svc.Get(t, "/hello")
+			harness.WaitFor(t, 30*time.Second, "the first span", func() error {
+				if len(readAllSpans(t, filepath.Join(first.DataDir, "traces.jsonl"))) == 0 {
+					return fmt.Errorf("no span yet")
+				}
+				return nil
+			})
+			require.NoError(t, first.Signal(syscall.SIGTERM))
+			require.NoError(t, first.Wait(30*time.Second))
+
+			second := harness.StartCollector(t, pinpointConfig(storage), pp.env...)
+			// The agent loses what it writes to the stream that broke, then
+			// opens a new one: keep asking until spans arrive.
+			var spans []spanRec
+			harness.WaitFor(t, 60*time.Second, "spans after the restart", func() error {
+				svc.Get(t, "/hello")
+				spans = readAllSpans(t, filepath.Join(second.DataDir, "traces.jsonl"))
+				if len(spans) == 0 {
+					return fmt.Errorf("no span yet")
+				}
+				return nil
+			})
+			s := spans[0]
+			_, hasHost := s.resource.Attributes().Get("host.name")
+			if storage {
+				assert.Equal(t, "/hello", s.span.Name())
+				assert.True(t, hasHost, "agent info from storage")
+				assertAttr(t, s.resource.Attributes(), "telemetry.sdk.language", "nodejs")
+			} else {
+				assert.False(t, hasHost, "without storage the agent info is gone")
+			}
+		})
+	}
+}
+
+type spanRec struct {
+	span     ptrace.Span
+	resource pcommon.Resource
+}
+
+func (s spanRec) service() string {
+	v, _ := s.resource.Attributes().Get("service.name")
+	return v.Str()
+}
+
+func readAllSpans(t *testing.T, path string) []spanRec {
+	var out []spanRec
+	var u ptrace.JSONUnmarshaler
+	for _, line := range readLines(t, path) {
+		td, err := u.UnmarshalTraces(line)
+		require.NoError(t, err)
+		for i := 0; i < td.ResourceSpans().Len(); i++ {
+			rs := td.ResourceSpans().At(i)
+			for j := 0; j < rs.ScopeSpans().Len(); j++ {
+				ss := rs.ScopeSpans().At(j).Spans()
+				for k := 0; k < ss.Len(); k++ {
+					out = append(out, spanRec{span: ss.At(k), resource: rs.Resource()})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func byTrace(spans []spanRec) map[pcommon.TraceID][]spanRec {
+	out := map[pcommon.TraceID][]spanRec{}
+	for _, s := range spans {
+		out[s.span.TraceID()] = append(out[s.span.TraceID()], s)
+	}
+	return out
+}
+
+func services(spans []spanRec) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range spans {
+		out[s.service()] = true
+	}
+	return out
+}
+
+func names(spans []spanRec) []string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.span.Name())
+	}
+	return out
+}
+
+// metricServices is the set of service.name values that sent metric name.
+func metricServices(t *testing.T, path, name string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range readLines(t, path) {
+		md, err := metricsUnmarshaler.UnmarshalMetrics(line)
+		require.NoError(t, err)
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			rm := md.ResourceMetrics().At(i)
+			svc, _ := rm.Resource().Attributes().Get("service.name")
+			for j := 0; j < rm.ScopeMetrics().Len(); j++ {
+				ms := rm.ScopeMetrics().At(j).Metrics()
+				for k := 0; k < ms.Len(); k++ {
+					if ms.At(k).Name() == name {
+						out[svc.Str()] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+var metricsUnmarshaler pmetric.JSONUnmarshaler
