@@ -83,6 +83,8 @@ func rejectReason(err error) string {
 		return "empty"
 	case errors.Is(err, translate.ErrNoTransaction):
 		return "no_transaction"
+	case errors.Is(err, translate.ErrImpossibleEvent):
+		return "impossible_event"
 	default:
 		return "unsupported_version"
 	}

@@ -92,8 +92,18 @@ func (s *store) put(ctx context.Context, k metaKey, msg proto.Message) error {
 	return nil
 }
 
+// maxCached bounds the entries held in memory when a storage extension holds
+// them all: past it the memory cache starts over and fills again from
+// storage as lookups need it. (Java agents register thousands of API ids
+// each; a restarted agent's old entries are never asked for again.)
+const maxCached = 500_000
+
 // remember puts a decoded value into the maps; s.mu is held.
 func (s *store) remember(k metaKey, msg proto.Message) {
+	if s.client != nil && len(s.api)+len(s.str) >= maxCached {
+		clear(s.api)
+		clear(s.str)
+	}
 	switch m := msg.(type) {
 	case *v1.PApiMetaData:
 		s.api[k] = translate.API{Info: m.GetApiInfo(), Line: m.GetLine(), Type: m.GetType(), Location: m.GetLocation()}
@@ -141,6 +151,9 @@ func (s *store) load(k metaKey) bool {
 	if err != nil || b == nil {
 		if err != nil {
 			s.logger.Warn("Reading Pinpoint metadata from storage failed", zap.String("key", k.storageKey()), zap.Error(err))
+		}
+		if len(s.missed) >= maxCached {
+			clear(s.missed)
 		}
 		s.missed[k] = struct{}{}
 		return false

@@ -35,7 +35,7 @@ func FuzzTranslate(f *testing.F) {
 		&v1.PSpanMessage{Field: &v1.PSpanMessage_SpanChunk{SpanChunk: &v1.PSpanChunk{Version: 1, TransactionId: tx, SpanId: 1, KeyTime: t0,
 			LocalAsyncId: &v1.PLocalAsyncId{AsyncId: 7}, SpanEvent: []*v1.PSpanEvent{ev(0, 1, 0, 1, 100, 0), ev(1, 2, 0, 1, 9056, 0)}}}})
 	seed(&v1.PSpanMessage{Field: &v1.PSpanMessage_SpanChunk{SpanChunk: &v1.PSpanChunk{Version: 1, TransactionId: tx, SpanId: 2,
-		SpanEvent: []*v1.PSpanEvent{ev(5, -3, -100, -1, -9, -2)}}}})
+		SpanEvent: []*v1.PSpanEvent{ev(5, 3, -100, -1, -9, -2)}}}})
 	f.Add([]byte{0x0a, 0x02, 0x08, 0x01}, []byte{0xff, 0xff})
 
 	n := javaNames()

@@ -137,6 +137,14 @@ func Check(b Bundle, agentID string) (Transaction, int64, error) {
 	if ptx == nil {
 		return Transaction{}, 0, ErrNoTransaction
 	}
+	if err := checkEvents(b.Span.GetSpanEvent()); err != nil {
+		return Transaction{}, 0, err
+	}
+	for _, c := range b.Chunks {
+		if err := checkEvents(c.GetSpanEvent()); err != nil {
+			return Transaction{}, 0, err
+		}
+	}
 	tx := Transaction{AgentID: ptx.GetAgentId(), StartTime: ptx.GetAgentStartTime(), Sequence: ptx.GetSequence()}
 	if tx.AgentID == "" {
 		// Agents leave the agent id out of transactions they started
@@ -147,6 +155,26 @@ func Check(b Bundle, agentID string) (Transaction, int64, error) {
 		return Transaction{}, 0, ErrNoTransaction
 	}
 	return tx, spanID, nil
+}
+
+// maxDepth is far beyond any agent's call stack limit (Java's default is
+// 64): a deeper event is malformed.
+const maxDepth = 1 << 16
+
+// ErrImpossibleEvent marks an event no agent can send.
+var ErrImpossibleEvent = errors.New("impossible span event")
+
+func checkEvents(evs []*v1.PSpanEvent) error {
+	for _, ev := range evs {
+		switch {
+		case ev == nil:
+		case ev.GetSequence() < 0:
+			return fmt.Errorf("%w: sequence %d is negative", ErrImpossibleEvent, ev.GetSequence())
+		case ev.GetDepth() < 0 || ev.GetDepth() > maxDepth:
+			return fmt.Errorf("%w: depth %d is out of range (0 to %d)", ErrImpossibleEvent, ev.GetDepth(), maxDepth)
+		}
+	}
+	return nil
 }
 
 // Translate appends the OTel spans of b to dst. agentID is the sending agent
@@ -224,8 +252,8 @@ func appendEvents(dst []event, evs []*v1.PSpanEvent, keyTime int64, asyncID, asy
 			msg[i].depth = prevDepth
 		}
 		if msg[i].depth < 1 {
-			// The span itself is depth 0; an event shallower than 1 is
-			// malformed and is put directly under the span.
+			// Only a message's first event can still be at depth 0 here:
+			// it is put directly under the span.
 			msg[i].depth = 1
 		}
 		prevDepth = msg[i].depth

@@ -320,6 +320,11 @@ func TestRejects(t *testing.T) {
 	assert.ErrorContains(t, err, "span version 2 is not supported")
 	_, err = tr.Translate(spans, "", Bundle{Chunks: []*v1.PSpanChunk{{Version: 1, TransactionId: &v1.PTransactionId{Sequence: 1}}}}, javaNames())
 	assert.ErrorIs(t, err, ErrNoTransaction, "no agent id in the transaction nor in the header")
+	_, err = tr.Translate(spans, "a", Bundle{Span: &v1.PSpan{Version: 1, TransactionId: tx, SpanEvent: []*v1.PSpanEvent{ev(-1, 1, 0, 0, 0, 0)}}}, javaNames())
+	assert.ErrorIs(t, err, ErrImpossibleEvent)
+	assert.ErrorContains(t, err, "sequence -1 is negative")
+	_, err = tr.Translate(spans, "a", Bundle{Chunks: []*v1.PSpanChunk{{Version: 1, TransactionId: tx, SpanEvent: []*v1.PSpanEvent{ev(0, -2, 0, 0, 0, 0)}}}}, javaNames())
+	assert.ErrorContains(t, err, "depth -2 is out of range")
 	assert.Equal(t, 0, spans.Len(), "nothing is appended for a rejected bundle")
 }
 
