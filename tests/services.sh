@@ -40,3 +40,14 @@ if ! mariadb-admin -uroot -h 127.0.0.1 ping >/dev/null 2>&1; then
   for _ in $(seq 100); do mariadb-admin -uroot -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 mariadb-admin -uroot -h 127.0.0.1 ping
+
+# The metadata database of distro/config.yaml (k8s_metadata): role and
+# database "weft", password "weft", on the local PostgreSQL.
+if ! runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'weft'" | grep -q 1; then
+  echo "services: creating PostgreSQL role weft"
+  runuser -u postgres -- psql -q -c "CREATE ROLE weft LOGIN PASSWORD 'weft'"
+fi
+if ! runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'weft'" | grep -q 1; then
+  echo "services: creating PostgreSQL database weft"
+  runuser -u postgres -- createdb -O weft weft
+fi

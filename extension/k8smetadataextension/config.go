@@ -26,6 +26,11 @@ type Config struct {
 	// Kubeconfig is the path of a kubeconfig file; empty means in-cluster
 	// authentication through the pod's service account.
 	Kubeconfig string `mapstructure:"kubeconfig"`
+	// Watch makes this collector watch the Kubernetes API and write the
+	// database (the leader among those that watch). Without it the extension
+	// only serves lookups from the database, which collectors in the cluster
+	// fill: the setup of a gateway tier outside the cluster.
+	Watch bool `mapstructure:"watch"`
 
 	Database       DatabaseConfig       `mapstructure:"database"`
 	LeaderElection LeaderElectionConfig `mapstructure:"leader_election"`
@@ -39,6 +44,13 @@ type Config struct {
 	// deleted) so that older telemetry still decodes. Its id is reused only
 	// after the row is purged.
 	DeletedRetention time.Duration `mapstructure:"deleted_retention"`
+
+	// RefreshInterval is how often every instance checks the database's
+	// change counter and loads what changed into its lookup snapshot.
+	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+	// WriteInterval is how long the leader gathers changes from the API
+	// server into one database transaction.
+	WriteInterval time.Duration `mapstructure:"write_interval"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -67,6 +79,7 @@ type LeaderElectionConfig struct {
 
 func createDefaultConfig() component.Config {
 	return &Config{
+		Watch:    true,
 		Database: DatabaseConfig{Driver: DriverPostgres},
 		LeaderElection: LeaderElectionConfig{
 			Enabled:        true,
@@ -77,6 +90,8 @@ func createDefaultConfig() component.Config {
 			RetryPeriod:    2 * time.Second,
 		},
 		DeletedRetention: 7 * 24 * time.Hour,
+		RefreshInterval:  time.Second,
+		WriteInterval:    200 * time.Millisecond,
 	}
 }
 
@@ -102,6 +117,12 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("leader_election needs lease_duration > renew_deadline > retry_period > 0, got %s, %s, %s",
 				le.LeaseDuration, le.RenewDeadline, le.RetryPeriod))
 		}
+	}
+	if cfg.RefreshInterval <= 0 || cfg.WriteInterval <= 0 {
+		errs = append(errs, fmt.Errorf("refresh_interval and write_interval must be positive, got %s and %s", cfg.RefreshInterval, cfg.WriteInterval))
+	}
+	if cfg.StaticResources != "" {
+		errs = append(errs, errors.New("static_resources is not supported yet: remove it (hosts outside Kubernetes are not looked up)"))
 	}
 	if cfg.DeletedRetention < 0 {
 		errs = append(errs, fmt.Errorf("deleted_retention must not be negative, got %s", cfg.DeletedRetention))

@@ -7,7 +7,6 @@ package k8smetadataextension
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
@@ -15,15 +14,11 @@ import (
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/metadata"
 )
 
-// errNotImplemented stops a collector whose config enables this extension,
-// so that nothing depends on lookups that would never answer.
-var errNotImplemented = errors.New("the k8s_metadata extension is not implemented yet; remove it from the service's extensions")
-
 // NewFactory returns the factory of the k8s_metadata extension.
 func NewFactory() extension.Factory {
 	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
 }
 
-func create(context.Context, extension.Settings, component.Config) (extension.Extension, error) {
-	return nil, errNotImplemented
+func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newExtension(cfg.(*Config), set)
 }

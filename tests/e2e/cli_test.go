@@ -68,7 +68,7 @@ func TestValidateShippedConfigs(t *testing.T) {
 			cmd := exec.Command(bin, "validate", "--config", cfg)
 			// The examples read where their peers are from the environment.
 			cmd.Env = append(os.Environ(), "GATEWAY_DNS=gateway.example", "BACKEND_OTLP_ENDPOINT=backend.example:4317",
-				"WEFT_STORAGE_DIR="+t.TempDir())
+				"WEFT_STORAGE_DIR="+t.TempDir(), "CLUSTER_NAME=test", "METADATA_DSN=postgres://weft@db.example:5432/weft")
 			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, "%s", out)
 		})
@@ -158,8 +158,6 @@ func TestUnimplementedComponentsRefuseToStart(t *testing.T) {
 		{"smart_encoding", config("receivers:\n"+otlp+"processors:\n  smart_encoding:\nexporters:\n  debug:\n", "logs", "[otlp]", "[smart_encoding]", "[debug]")},
 		{"trace_completion", config("receivers:\n"+otlp+"processors:\n  trace_completion:\nexporters:\n  debug:\n", "traces", "[otlp]", "[trace_completion]", "[debug]")},
 		{"smart_clickhouse", config("receivers:\n"+otlp+"exporters:\n  smart_clickhouse:\n", "metrics", "[otlp]", "[]", "[smart_clickhouse]")},
-		{"k8s_metadata", config("receivers:\n"+otlp+"exporters:\n  debug:\nextensions:\n  k8s_metadata:\n    cluster_name: test\n    database: {dsn: 'postgres://127.0.0.1/x'}\n", "traces", "[otlp]", "[]", "[debug]") +
-			"  extensions: [k8s_metadata]\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
