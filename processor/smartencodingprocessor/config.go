@@ -19,15 +19,19 @@ type Config struct {
 	// present on a record it wins over VPCID. Empty means always VPCID.
 	VPCIDAttribute string `mapstructure:"vpc_id_attribute"`
 
-	// LocalIPAttributes are read in order to find the IP of the resource that
-	// emitted a record (resource attributes first, then record attributes).
+	// LocalIPAttributes are resource attributes read in order to find the IP
+	// of the resource that emitted a record, when k8s.pod.uid and
+	// container.id do not find it.
 	LocalIPAttributes []string `mapstructure:"local_ip_attributes"`
-	// PeerIPAttributes are read in order (span attributes) to find the IP of
-	// the other side of a client or server span.
+	// PeerIPAttributes are span attributes read in order to find the IP of
+	// the other side of a client or server span (server.address is skipped
+	// on server spans, client.address on client spans: those are their own).
 	PeerIPAttributes []string `mapstructure:"peer_ip_attributes"`
 
-	// Strip lists attribute names, or prefixes ending in "*", that the ids
-	// determine and that are removed once a record has been tagged.
+	// Strip lists attribute names, or prefixes ending in "*", to remove once
+	// a record has been tagged. Only k8s.* attributes whose resource was found
+	// are ever removed: an attribute no id determines stays, whatever this
+	// says.
 	Strip []string `mapstructure:"strip"`
 	// Keep lists attribute names, or prefixes ending in "*", that are never
 	// stripped even when Strip matches them.
@@ -40,12 +44,15 @@ type Config struct {
 func createDefaultConfig() component.Config {
 	return &Config{
 		Metadata:          component.MustNewID("k8s_metadata"),
-		LocalIPAttributes: []string{"k8s.pod.ip", "host.ip", "net.host.ip", "network.local.address"},
+		LocalIPAttributes: []string{"k8s.pod.ip", "host.ip", "net.host.ip"},
 		PeerIPAttributes:  []string{"client.address", "server.address", "network.peer.address", "net.peer.ip", "net.sock.peer.addr"},
+		// What k8sattributesprocessor and resource detectors add that the
+		// ids determine. Each is removed only when the id it depends on was
+		// found (see derivable); the container name and the ReplicaSet are
+		// not determined by any id and stay.
 		Strip: []string{
-			"k8s.cluster.*", "k8s.namespace.*", "k8s.node.*", "k8s.pod.*",
-			"k8s.deployment.*", "k8s.replicaset.*", "k8s.statefulset.*", "k8s.daemonset.*",
-			"k8s.job.*", "k8s.cronjob.*", "k8s.container.name",
+			"k8s.cluster.*", "k8s.namespace.*", "k8s.node.*", "k8s.pod.*", "k8s.service.*",
+			"k8s.deployment.*", "k8s.statefulset.*", "k8s.daemonset.*", "k8s.job.*", "k8s.cronjob.*",
 		},
 	}
 }

@@ -7,18 +7,14 @@ package smartencodingprocessor
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/weftobs/weft/processor/smartencodingprocessor/internal/metadata"
 )
-
-// errNotImplemented stops a collector whose pipeline names this processor:
-// passing data through untagged would look like it works.
-var errNotImplemented = errors.New("the smart_encoding processor is not implemented yet; remove it from the pipeline")
 
 // NewFactory returns the factory of the smart_encoding processor.
 func NewFactory() processor.Factory {
@@ -31,14 +27,19 @@ func NewFactory() processor.Factory {
 	)
 }
 
-func createTraces(context.Context, processor.Settings, component.Config, consumer.Traces) (processor.Traces, error) {
-	return nil, errNotImplemented
+var mutates = processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true})
+
+func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	e := newEncoder(cfg.(*Config))
+	return processorhelper.NewTraces(ctx, set, cfg, next, e.processTraces, processorhelper.WithStart(e.start), mutates)
 }
 
-func createMetrics(context.Context, processor.Settings, component.Config, consumer.Metrics) (processor.Metrics, error) {
-	return nil, errNotImplemented
+func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
+	e := newEncoder(cfg.(*Config))
+	return processorhelper.NewMetrics(ctx, set, cfg, next, e.processMetrics, processorhelper.WithStart(e.start), mutates)
 }
 
-func createLogs(context.Context, processor.Settings, component.Config, consumer.Logs) (processor.Logs, error) {
-	return nil, errNotImplemented
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	e := newEncoder(cfg.(*Config))
+	return processorhelper.NewLogs(ctx, set, cfg, next, e.processLogs, processorhelper.WithStart(e.start), mutates)
 }
