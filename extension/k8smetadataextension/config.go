@@ -121,9 +121,6 @@ func (cfg *Config) Validate() error {
 	if cfg.RefreshInterval <= 0 || cfg.WriteInterval <= 0 {
 		errs = append(errs, fmt.Errorf("refresh_interval and write_interval must be positive, got %s and %s", cfg.RefreshInterval, cfg.WriteInterval))
 	}
-	if cfg.StaticResources != "" {
-		errs = append(errs, errors.New("static_resources is not supported yet: remove it (hosts outside Kubernetes are not looked up)"))
-	}
 	if cfg.DeletedRetention < 0 {
 		errs = append(errs, fmt.Errorf("deleted_retention must not be negative, got %s", cfg.DeletedRetention))
 	}

@@ -29,6 +29,7 @@ func TestLoadConfig(t *testing.T) {
 	mysql.Database = DatabaseConfig{Driver: DriverMySQL, DSN: "weft:secret@tcp(127.0.0.1:3306)/weft"}
 	mysql.LeaderElection.Enabled = false
 	mysql.Watch = false
+	mysql.StaticResources = "/etc/weft/static.yaml"
 	mysql.DeletedRetention = 24 * time.Hour
 
 	tests := []struct {
@@ -41,7 +42,6 @@ func TestLoadConfig(t *testing.T) {
 		{name: "no_cluster", wantErr: "cluster_name must be set"},
 		{name: "bad_driver", wantErr: `database.driver must be "postgres" or "mysql", got "sqlite"`},
 		{name: "bad_lease", wantErr: "lease_duration > renew_deadline > retry_period"},
-		{name: "static", wantErr: "static_resources is not supported yet"},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

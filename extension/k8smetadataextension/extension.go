@@ -25,6 +25,7 @@ import (
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/kube"
 	imeta "github.com/weftobs/weft/extension/k8smetadataextension/internal/metadata"
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/model"
+	"github.com/weftobs/weft/extension/k8smetadataextension/internal/static"
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/store"
 )
 
@@ -58,6 +59,10 @@ type k8sMetadata struct {
 
 	// leading is true while this instance watches and writes.
 	leading atomic.Bool
+	// staticMod and staticSize identify the static resources file last
+	// written (writer goroutine only).
+	staticMod  time.Time
+	staticSize int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -259,6 +264,9 @@ func (e *k8sMetadata) write(ctx context.Context, client kubernetes.Interface, me
 		} else {
 			err = e.apply(ctx, w)
 		}
+		if err == nil {
+			err = e.syncStatic(ctx, reconcile)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -312,6 +320,45 @@ func (e *k8sMetadata) reconcile(ctx context.Context, w *kube.Watcher) error {
 		return err
 	}
 	e.set.Logger.Info("Reconciled the metadata database with the API server", zap.Int("resources", len(present)), zap.Int("deleted", deleted))
+	return nil
+}
+
+// syncStatic writes the static resources file when it changed since the
+// last write (or always, with force). A file that does not parse is logged
+// and the resources written before stay.
+func (e *k8sMetadata) syncStatic(ctx context.Context, force bool) error {
+	path := e.cfg.StaticResources
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		if force || !e.staticMod.IsZero() {
+			e.set.Logger.Error("Static resources file unreadable; keeping what was written before", zap.String("path", path), zap.Error(err))
+		}
+		return nil
+	}
+	if !force && fi.ModTime().Equal(e.staticMod) && fi.Size() == e.staticSize {
+		return nil
+	}
+	records, err := static.Load(path)
+	if err != nil {
+		e.set.Logger.Error("Static resources file invalid; keeping what was written before", zap.Error(err))
+		e.staticMod, e.staticSize = fi.ModTime(), fi.Size() // report it once, until the file changes again
+		return nil
+	}
+	present := map[model.Ref]struct{}{}
+	for _, r := range records {
+		present[model.Ref{Kind: r.Kind, UID: r.UID}] = struct{}{}
+	}
+	if _, err := e.db.Apply(ctx, records, nil); err != nil {
+		return err
+	}
+	if _, _, err := e.db.Reconcile(ctx, static.Kinds, present); err != nil {
+		return err
+	}
+	e.staticMod, e.staticSize = fi.ModTime(), fi.Size()
+	e.set.Logger.Info("Wrote static resources", zap.String("path", path), zap.Int("resources", len(records)))
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -34,6 +36,7 @@ type env struct {
 	sqlDB  *sql.DB
 	proxy  *harness.Proxy
 	driver string
+	static string // path of the static resources file
 }
 
 func newEnv(t *testing.T, driver string) *env {
@@ -66,7 +69,9 @@ func newEnv(t *testing.T, driver string) *env {
 		_, err := client.CoreV1().Namespaces().Get(t.Context(), "default", metav1.GetOptions{})
 		return err
 	})
-	return &env{client: client, sqlDB: direct, proxy: proxy, driver: driver, cfg: func() *Config {
+	staticPath := filepath.Join(t.TempDir(), "static.yaml")
+	require.NoError(t, os.WriteFile(staticPath, []byte("vpcs: [{id: 7, name: prod}]\nhosts: [{name: pg-primary, vpc: 7, ips: [10.0.5.10]}]\n"), 0o644))
+	return &env{client: client, sqlDB: direct, proxy: proxy, driver: driver, static: staticPath, cfg: func() *Config {
 		cfg := createDefaultConfig().(*Config)
 		cfg.ClusterName = "test-cluster"
 		cfg.VPCID = 7
@@ -84,7 +89,9 @@ func newEnv(t *testing.T, driver string) *env {
 
 func (e *env) start(t *testing.T) *k8sMetadata {
 	t.Helper()
-	ext, err := NewFactory().Create(t.Context(), extensiontest.NewNopSettings(imeta.Type), e.cfg())
+	cfg := e.cfg()
+	cfg.StaticResources = e.static
+	ext, err := NewFactory().Create(t.Context(), extensiontest.NewNopSettings(imeta.Type), cfg)
 	require.NoError(t, err)
 	require.NoError(t, ext.Start(t.Context(), componenttest.NewNopHost()))
 	k := ext.(*k8sMetadata)
@@ -174,6 +181,14 @@ func testExtension(t *testing.T, driver string) {
 	node1, ok := a.ByIP(7, netip.MustParseAddr("192.168.10.5"))
 	assert.True(t, ok)
 	assert.Equal(t, ra.Node, node1.Node)
+	// A host outside Kubernetes, from the static resources file, and the
+	// file changing under a running collector.
+	waitIP(t, "the static host", b, "10.0.5.10", func(r Resource) bool { return r.Host != 0 && r.VPC == 7 })
+	require.NoError(t, os.WriteFile(e.static, []byte("vpcs: [{id: 7, name: prod}]\nhosts: [{name: pg-primary, vpc: 7, ips: [10.0.5.11]}]\n"), 0o644))
+	waitIP(t, "the static host's new IP", b, "10.0.5.11", func(r Resource) bool { return r.Host != 0 })
+	_, ok = b.ByIP(7, netip.MustParseAddr("10.0.5.10"))
+	assert.False(t, ok, "the old IP is gone")
+
 	harness.WaitFor(t, 10*time.Second, "one leader", func() error {
 		if a.leading.Load() == b.leading.Load() {
 			return fmt.Errorf("leading: a=%v b=%v", a.leading.Load(), b.leading.Load())

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/model"
+	"github.com/weftobs/weft/extension/k8smetadataextension/internal/static"
 )
 
 // Lookup is what the k8s_metadata extension serves to other components.
@@ -59,6 +60,8 @@ type Resource struct {
 	WorkloadKind WorkloadKind
 	Pod          uint32
 	Service      uint32
+	// Host is a host from the static resources file (outside Kubernetes).
+	Host uint32
 }
 
 // Index keys hold addresses in their 16-byte form: a key without pointers
@@ -181,8 +184,17 @@ func (rs rows) build(version int64, vpcOf func(clusterID uint32) uint32) *snapsh
 		byContainer: map[string]Resource{},
 		byService:   map[serviceKey]Resource{},
 	}
-	// Nodes and services first: a pod IP that equals a node IP (host
-	// network) must not shadow the node.
+	// Static VPCs carry the VPC number lookups use in their uid.
+	vpcNumber := map[uint32]uint32{}
+	for _, r := range rs {
+		if r.Kind == model.KindVPC {
+			if n, ok := static.VPCNumber(r.UID); ok {
+				vpcNumber[r.ID] = n
+			}
+		}
+	}
+	// Nodes, services and static hosts first: a pod IP that equals a node
+	// IP (host network) must not shadow the node.
 	for _, r := range rs {
 		vpc := vpcOf(r.ClusterID)
 		switch r.Kind {
@@ -190,6 +202,15 @@ func (rs rows) build(version int64, vpcOf func(clusterID uint32) uint32) *snapsh
 			res := Resource{VPC: vpc, Cluster: uint16(r.ClusterID), Node: r.ID}
 			for _, ip := range r.IPs {
 				s.byIP[keyIP(vpc, ip)] = res
+			}
+		case model.KindHost:
+			hostVPC := uint32(0)
+			if r.ParentKind == model.KindVPC {
+				hostVPC = vpcNumber[r.ParentID]
+			}
+			res := Resource{VPC: hostVPC, Host: r.ID}
+			for _, ip := range r.IPs {
+				s.byIP[keyIP(hostVPC, ip)] = res
 			}
 		case model.KindService:
 			res := Resource{VPC: vpc, Cluster: uint16(r.ClusterID), Namespace: uint16(r.NamespaceID), Service: r.ID}

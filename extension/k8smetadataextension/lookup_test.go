@@ -26,6 +26,10 @@ func testRows() rows {
 		// A pod on the host network: its IP is the node's.
 		{Kind: model.KindPod, ID: 101, UID: "uid-101", ClusterID: 1, NamespaceID: 2, NodeID: 3, HostNetwork: true,
 			IPs: []netip.Addr{ip("192.168.0.5")}},
+		// A host outside Kubernetes, in static VPC 10.
+		{Kind: model.KindVPC, ID: 1, UID: "static:vpc:10", ClusterID: 1},
+		{Kind: model.KindHost, ID: 4, UID: "static:host:pg", ClusterID: 1, ParentKind: model.KindVPC, ParentID: 1,
+			IPs: []netip.Addr{ip("10.0.5.10")}},
 		// Another cluster, in another VPC, with an overlapping pod IP.
 		{Kind: model.KindPod, ID: 200, UID: "uid-200", ClusterID: 2, NamespaceID: 5, IPs: []netip.Addr{ip("10.244.0.8")}},
 	})
@@ -55,6 +59,8 @@ func TestLookups(t *testing.T) {
 	assert.Equal(t, uint32(200), r.Pod, "the same IP in another VPC is another pod")
 	r, _ = l.ByIP(10, ip("192.168.0.5"))
 	assert.Equal(t, Resource{VPC: 10, Cluster: 1, Node: 3}, r, "a host-network pod's IP is its node")
+	r, _ = l.ByIP(10, ip("10.0.5.10"))
+	assert.Equal(t, Resource{VPC: 10, Host: 4}, r, "a static host, in its VPC")
 	r, _ = l.ByIP(10, ip("10.96.0.20"))
 	assert.Equal(t, Resource{VPC: 10, Cluster: 1, Namespace: 2, Service: 9}, r)
 	_, ok = l.ByIP(10, ip("10.244.9.9"))
@@ -69,7 +75,7 @@ func TestLookups(t *testing.T) {
 	assert.Equal(t, uint32(9), r.Service)
 	_, ok = l.ByService(10, ip("10.96.0.20"), 8080)
 	assert.False(t, ok)
-	assert.Equal(t, uint64(9), l.hits.Load())
+	assert.Equal(t, uint64(10), l.hits.Load())
 	assert.Equal(t, uint64(3), l.misses.Load())
 }
 

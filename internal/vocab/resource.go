@@ -24,13 +24,14 @@ const (
 	WorkloadKind = "weft.workload_kind" // UInt8: k8smetadataextension.WorkloadKind
 	PodID        = "weft.pod_id"        // UInt32
 	ServiceID    = "weft.service_id"    // UInt32
+	HostID       = "weft.host_id"       // UInt32: a host outside Kubernetes
 
 	// AutoInstanceType/ID name the most specific thing found: the pod,
-	// else the node, else the IP itself (id 0).
+	// else the node, else a static host, else the IP itself (id 0).
 	AutoInstanceType = "weft.auto_instance_type" // UInt8
 	AutoInstanceID   = "weft.auto_instance_id"   // UInt32
 	// AutoServiceType/ID name the service-level grouping: the Kubernetes
-	// service, else the workload, else the node, else the cluster.
+	// service, else the workload, else the node or host, else the cluster.
 	AutoServiceType = "weft.auto_service_type" // UInt8
 	AutoServiceID   = "weft.auto_service_id"   // UInt32
 
@@ -43,6 +44,7 @@ const (
 	AutoTypeIP          = 255 // nothing known: the IP itself
 	AutoTypePod         = 10
 	AutoTypeNode        = 14
+	AutoTypeHost        = 6 // a host from k8s_metadata's static resources
 	AutoTypeService     = 11
 	AutoTypeCluster     = 103
 	AutoTypeWorkloadMin = 130 // 130 + WorkloadKind - 1: 130 Deployment ... 135 CronJob
@@ -58,5 +60,5 @@ var PeerIDs = func() [len(ResourceIDs)]string {
 }()
 
 // ResourceIDs lists the id attributes in a fixed order.
-var ResourceIDs = [...]string{VPCID, ClusterID, NodeID, NamespaceID, WorkloadID, WorkloadKind, PodID, ServiceID,
+var ResourceIDs = [...]string{VPCID, ClusterID, NodeID, NamespaceID, WorkloadID, WorkloadKind, PodID, ServiceID, HostID,
 	AutoInstanceType, AutoInstanceID, AutoServiceType, AutoServiceID}

@@ -185,9 +185,9 @@ var (
 // keeps that down.)
 func putIDs(attrs pcommon.Map, names *idNames, r k8smetadataextension.Resource) {
 	ids := [len(vocab.ResourceIDs)]int64{int64(r.VPC), int64(r.Cluster), int64(r.Node), int64(r.Namespace),
-		int64(r.Workload), int64(r.WorkloadKind), int64(r.Pod), int64(r.Service)}
-	ids[8], ids[9] = autoInstance(r)
-	ids[10], ids[11] = autoService(r)
+		int64(r.Workload), int64(r.WorkloadKind), int64(r.Pod), int64(r.Service), int64(r.Host)}
+	ids[9], ids[10] = autoInstance(r)
+	ids[11], ids[12] = autoService(r)
 	for i, v := range ids {
 		if v != 0 {
 			attrs.PutInt(names[i], v)
@@ -195,14 +195,16 @@ func putIDs(attrs pcommon.Map, names *idNames, r k8smetadataextension.Resource) 
 	}
 }
 
-// autoInstance is the most specific resource known: pod, else node, else
-// the IP itself.
+// autoInstance is the most specific resource known: pod, else node, else a
+// static host, else the IP itself.
 func autoInstance(r k8smetadataextension.Resource) (typ, id int64) {
 	switch {
 	case r.Pod != 0:
 		return vocab.AutoTypePod, int64(r.Pod)
 	case r.Node != 0:
 		return vocab.AutoTypeNode, int64(r.Node)
+	case r.Host != 0:
+		return vocab.AutoTypeHost, int64(r.Host)
 	}
 	return vocab.AutoTypeIP, 0
 }
@@ -217,6 +219,8 @@ func autoService(r k8smetadataextension.Resource) (typ, id int64) {
 		return vocab.AutoTypeWorkloadMin + int64(r.WorkloadKind) - 1, int64(r.Workload)
 	case r.Node != 0:
 		return vocab.AutoTypeNode, int64(r.Node)
+	case r.Host != 0:
+		return vocab.AutoTypeHost, int64(r.Host)
 	case r.Cluster != 0:
 		return vocab.AutoTypeCluster, int64(r.Cluster)
 	}

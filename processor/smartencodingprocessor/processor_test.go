@@ -70,6 +70,7 @@ var (
 		WorkloadKind: k8smetadataextension.WorkloadDeployment, Pod: 100, Service: 9}
 	db   = k8smetadataextension.Resource{VPC: 3, Cluster: 1, Namespace: 4, Node: 6, Workload: 8, WorkloadKind: k8smetadataextension.WorkloadStatefulSet, Pod: 200}
 	node = k8smetadataextension.Resource{VPC: 3, Cluster: 1, Node: 5}
+	pg   = k8smetadataextension.Resource{VPC: 3, Host: 12}
 )
 
 func newLookup() *staticLookup {
@@ -77,6 +78,7 @@ func newLookup() *staticLookup {
 		netip.MustParseAddr("10.244.0.8"):     cart,
 		netip.MustParseAddr("10.244.1.9"):     db,
 		netip.MustParseAddr("192.168.0.5"):    node,
+		netip.MustParseAddr("10.0.5.10"):      pg,
 		netip.MustParseAddr("::ffff:1.2.3.4"): {},
 	}, byUID: map[string]k8smetadataextension.Resource{"uid-cart": cart}}
 }
@@ -251,4 +253,14 @@ func TestPeerCacheAvoidsRepeatedLookups(t *testing.T) {
 	l.lookup = 0
 	consume(td)
 	assert.Equal(t, 1, l.lookup, "ten spans to the same peer, one lookup")
+}
+
+// A call to a host outside Kubernetes (k8s_metadata's static resources).
+func TestPeerIsStaticHost(t *testing.T) {
+	sink, consume := startTraces(t, newLookup(), nil)
+	consume(k8sSpan(ptrace.SpanKindClient, "server.address", "10.0.5.10"))
+	span := sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+	assert.Equal(t, int64(12), attr(span, "weft.peer.host_id"))
+	assert.Equal(t, int64(vocab.AutoTypeHost), attr(span, "weft.peer.auto_instance_type"))
+	assert.Equal(t, int64(12), attr(span, "weft.peer.auto_instance_id"))
 }
