@@ -169,22 +169,12 @@ func readLines(t *testing.T, path string) [][]byte {
 	return lines
 }
 
+// readSpans indexes the spans of a traces file by name (the last one wins).
 func readSpans(t *testing.T, path string) (map[string]ptrace.Span, map[string]pcommon.Resource) {
 	spans, resources := map[string]ptrace.Span{}, map[string]pcommon.Resource{}
-	var u ptrace.JSONUnmarshaler
-	for _, line := range readLines(t, path) {
-		td, err := u.UnmarshalTraces(line)
-		require.NoError(t, err)
-		for i := 0; i < td.ResourceSpans().Len(); i++ {
-			rs := td.ResourceSpans().At(i)
-			for j := 0; j < rs.ScopeSpans().Len(); j++ {
-				ss := rs.ScopeSpans().At(j).Spans()
-				for k := 0; k < ss.Len(); k++ {
-					spans[ss.At(k).Name()] = ss.At(k)
-					resources[ss.At(k).Name()] = rs.Resource()
-				}
-			}
-		}
+	for _, s := range readAllSpans(t, path) {
+		spans[s.span.Name()] = s.span
+		resources[s.span.Name()] = s.resource
 	}
 	return spans, resources
 }
