@@ -13,6 +13,10 @@ type Config struct {
 	// Wait is how long a group of related spans is held after its last span
 	// arrived before it is stitched and sent on.
 	Wait time.Duration `mapstructure:"wait"`
+	// MaxWait is how long a group is held at most after its first span
+	// arrived, however long it keeps growing (a long-lived trace, a busy
+	// keep-alive connection); it is then sent stitched as far as it is.
+	MaxWait time.Duration `mapstructure:"max_wait"`
 	// MaxSpans bounds the spans held at once; past it the oldest groups are
 	// sent on as they are.
 	MaxSpans int `mapstructure:"max_spans"`
@@ -22,6 +26,9 @@ type Config struct {
 	// remembered after its group was sent, so that a late span still joins
 	// its trace.
 	LateJoinTTL time.Duration `mapstructure:"late_join_ttl"`
+	// LateJoinMaxKeys bounds the keys remembered for late spans (about 80
+	// bytes each); past it the oldest are forgotten before late_join_ttl.
+	LateJoinMaxKeys int `mapstructure:"late_join_max_keys"`
 	// TimeTolerance is how far apart the times of two spans that share a TCP
 	// sequence may be (network delay plus clock offset between hosts).
 	TimeTolerance time.Duration `mapstructure:"time_tolerance"`
@@ -32,11 +39,13 @@ type Config struct {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Wait:          10 * time.Second,
-		MaxSpans:      500_000,
-		MaxBytes:      256 << 20,
-		LateJoinTTL:   2 * time.Minute,
-		TimeTolerance: 60 * time.Millisecond,
+		Wait:            10 * time.Second,
+		MaxWait:         time.Minute,
+		MaxSpans:        500_000,
+		MaxBytes:        256 << 20,
+		LateJoinTTL:     2 * time.Minute,
+		LateJoinMaxKeys: 1_000_000,
+		TimeTolerance:   60 * time.Millisecond,
 	}
 }
 
@@ -51,6 +60,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max_bytes must be positive, got %d", cfg.MaxBytes))
+	}
+	if cfg.MaxWait < cfg.Wait {
+		errs = append(errs, fmt.Errorf("max_wait (%s) must be at least wait (%s)", cfg.MaxWait, cfg.Wait))
+	}
+	if cfg.LateJoinMaxKeys <= 0 {
+		errs = append(errs, fmt.Errorf("late_join_max_keys must be positive, got %d", cfg.LateJoinMaxKeys))
 	}
 	if cfg.LateJoinTTL < 0 {
 		errs = append(errs, fmt.Errorf("late_join_ttl must not be negative, got %s", cfg.LateJoinTTL))

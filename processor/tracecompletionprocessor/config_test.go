@@ -19,11 +19,13 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, err)
 
 	custom := &Config{
-		Wait:          3 * time.Second,
-		MaxSpans:      10000,
-		MaxBytes:      8 << 20,
-		LateJoinTTL:   30 * time.Second,
-		TimeTolerance: 100 * time.Millisecond,
+		Wait:            3 * time.Second,
+		MaxWait:         20 * time.Second,
+		MaxSpans:        10000,
+		MaxBytes:        8 << 20,
+		LateJoinTTL:     30 * time.Second,
+		LateJoinMaxKeys: 5000,
+		TimeTolerance:   100 * time.Millisecond,
 	}
 	tests := []struct {
 		name    string
@@ -34,6 +36,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "custom", want: custom},
 		{name: "zero_wait", wantErr: "wait must be positive"},
 		{name: "short_ttl", wantErr: "late_join_ttl shorter than wait"},
+		{name: "short_max_wait", wantErr: "max_wait (5s) must be at least wait (10s)"},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

@@ -7,7 +7,6 @@ package tracecompletionprocessor
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -15,10 +14,6 @@ import (
 
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/metadata"
 )
-
-// errNotImplemented stops a collector whose pipeline names this processor:
-// passing spans through unstitched would look like it works.
-var errNotImplemented = errors.New("the trace_completion processor is not implemented yet; remove it from the pipeline")
 
 // NewFactory returns the factory of the trace_completion processor.
 func NewFactory() processor.Factory {
@@ -29,6 +24,6 @@ func NewFactory() processor.Factory {
 	)
 }
 
-func createTraces(context.Context, processor.Settings, component.Config, consumer.Traces) (processor.Traces, error) {
-	return nil, errNotImplemented
+func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	return newProcessor(cfg.(*Config), set, next)
 }

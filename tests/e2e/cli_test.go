@@ -155,7 +155,6 @@ func TestUnimplementedComponentsRefuseToStart(t *testing.T) {
 		name   string
 		config string
 	}{
-		{"trace_completion", config("receivers:\n"+otlp+"processors:\n  trace_completion:\nexporters:\n  debug:\n", "traces", "[otlp]", "[trace_completion]", "[debug]")},
 		{"smart_clickhouse", config("receivers:\n"+otlp+"exporters:\n  smart_clickhouse:\n", "metrics", "[otlp]", "[]", "[smart_clickhouse]")},
 	}
 	for _, tt := range tests {

@@ -96,6 +96,9 @@ func StartCollector(t testing.TB, config string, env ...string) *Collector {
 		fmt.Sprintf("WEFT_PINPOINT_AGENT_ENDPOINT=127.0.0.1:%d", c.Pinpoint.AgentPort),
 		fmt.Sprintf("WEFT_PINPOINT_STAT_ENDPOINT=127.0.0.1:%d", c.Pinpoint.StatPort),
 		fmt.Sprintf("WEFT_PINPOINT_SPAN_ENDPOINT=127.0.0.1:%d", c.Pinpoint.SpanPort),
+		// trace_completion holds spans this long after the last related one:
+		// tests need not wait the production default.
+		"WEFT_TRACE_COMPLETION_WAIT=1s",
 	}, env...)
 	c.Process = StartProcess(t, dir, "weftcol", env, bin, "--config", c.ConfigPath)
 	WaitFor(t, 60*time.Second, "weftcol health_check", func() error {

@@ -1,0 +1,470 @@
+package stitch
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/maphash"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Held spans are kept as compact byte strings instead of pdata trees: a
+// pdata span with 40 attributes takes about 4 KiB and thousands of pointers
+// the garbage collector has to scan; the encoded form takes a tenth of it
+// and none. Strings that repeat (attribute keys, service names, IPs, span
+// names) are interned in a dictionary and written as small integers.
+//
+// A span's encoding leaves out what fields already holds (ids, times, kind).
+// Resource and scope are encoded once per ResourceSpans x ScopeSpans and
+// shared by its spans.
+
+const (
+	// dictCap bounds one dictionary. When it is full a new one starts; the
+	// old one lives on (through the blobs that use it) until its spans are
+	// sent.
+	dictCap = 1 << 16
+	// seenSize is the size of the filter that admits a value into the
+	// dictionary only the second time it is seen, so that unique values
+	// (request ids, timestamps as strings) do not fill it.
+	seenSize = 1 << 15
+	// maxInterned is the longest value interned.
+	maxInterned = 96
+)
+
+// dict interns strings. Encoders hold mu; decoders read a snapshot of strs
+// published after each batch, so they never block encoders.
+type dict struct {
+	mu   sync.Mutex
+	ids  map[string]uint32
+	strs []string
+	seen [seenSize]uint64
+	// hot caches recent lookups in front of ids: most strings of a batch
+	// (keys, service names) repeat, and one compare is cheaper than a map
+	// probe.
+	hot [hotSize]hotEntry
+	pub atomic.Pointer[[]string]
+	// filled is set (with publish) once the dictionary is full, for the
+	// engine to start a new one without taking mu.
+	filled atomic.Bool
+}
+
+const hotSize = 1 << 12
+
+type hotEntry struct {
+	s  string
+	id uint32
+}
+
+func newDict() *dict {
+	d := &dict{ids: make(map[string]uint32, 1024)}
+	d.pub.Store(&d.strs)
+	return d
+}
+
+// full is for holders of mu; others read filled.
+func (d *dict) full() bool { return len(d.strs) >= dictCap }
+
+// publish makes the strings interned so far visible to decoders. It must
+// run before blobs using them are handed over.
+func (d *dict) publish() {
+	s := d.strs
+	d.pub.Store(&s)
+	d.filled.Store(d.full())
+}
+
+func (d *dict) snapshot() []string { return *d.pub.Load() }
+
+var dictSeed = maphash.MakeSeed()
+
+// encoder appends encodings to buf using dictionary d (whose mu it holds).
+type encoder struct {
+	d   *dict
+	buf []byte
+}
+
+func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+
+func (e *encoder) varint(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
+
+// str writes a string: an odd varint is a dictionary index, an even one the
+// length of the literal bytes that follow.
+func (e *encoder) str(s string, key bool) {
+	if s == "" {
+		e.buf = append(e.buf, 0)
+		return
+	}
+	d := e.d
+	if len(s) > maxInterned {
+		e.uvarint(uint64(len(s)) << 1)
+		e.buf = append(e.buf, s...)
+		return
+	}
+	h := maphash.String(dictSeed, s)
+	hot := &d.hot[h&(hotSize-1)]
+	if hot.s == s {
+		e.uvarint(uint64(hot.id)<<1 | 1)
+		return
+	}
+	if id, ok := d.ids[s]; ok {
+		hot.s, hot.id = d.strs[id], id
+		e.uvarint(uint64(id)<<1 | 1)
+		return
+	}
+	if !d.full() {
+		admit := key
+		if !admit {
+			slot := &d.seen[h&(seenSize-1)]
+			admit = *slot == h
+			*slot = h
+		}
+		if admit {
+			id := uint32(len(d.strs))
+			s = strings.Clone(s) // do not pin the receiver's buffers
+			d.strs = append(d.strs, s)
+			d.ids[s] = id
+			hot.s, hot.id = s, id
+			e.uvarint(uint64(id)<<1 | 1)
+			return
+		}
+	}
+	e.uvarint(uint64(len(s)) << 1)
+	e.buf = append(e.buf, s...)
+}
+
+// Value type tags.
+const (
+	tEmpty byte = iota
+	tStr
+	tInt
+	tDouble
+	tTrue
+	tFalse
+	tBytes
+	tSlice
+	tMap
+)
+
+func (e *encoder) value(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		e.buf = append(e.buf, tStr)
+		e.str(v.Str(), false)
+	case pcommon.ValueTypeInt:
+		e.buf = append(e.buf, tInt)
+		e.varint(v.Int())
+	case pcommon.ValueTypeDouble:
+		e.buf = append(e.buf, tDouble)
+		e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(v.Double()))
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			e.buf = append(e.buf, tTrue)
+		} else {
+			e.buf = append(e.buf, tFalse)
+		}
+	case pcommon.ValueTypeBytes:
+		e.buf = append(e.buf, tBytes)
+		b := v.Bytes().AsRaw()
+		e.uvarint(uint64(len(b)))
+		e.buf = append(e.buf, b...)
+	case pcommon.ValueTypeSlice:
+		e.buf = append(e.buf, tSlice)
+		s := v.Slice()
+		e.uvarint(uint64(s.Len()))
+		for i := 0; i < s.Len(); i++ {
+			e.value(s.At(i))
+		}
+	case pcommon.ValueTypeMap:
+		e.buf = append(e.buf, tMap)
+		e.attrs(v.Map(), nil)
+	default:
+		e.buf = append(e.buf, tEmpty)
+	}
+}
+
+// attrs writes a map. on, when set, sees every attribute: the correlation
+// attributes are read in the same pass.
+func (e *encoder) attrs(m pcommon.Map, on func(string, pcommon.Value)) {
+	e.uvarint(uint64(m.Len()))
+	for k, v := range m.All() {
+		if on != nil {
+			on(k, v)
+		}
+		e.str(k, true)
+		e.value(v)
+	}
+}
+
+// resScope writes a resource and a scope.
+func (e *encoder) resScope(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, on func(string, pcommon.Value)) {
+	e.attrs(rs.Resource().Attributes(), on)
+	e.uvarint(uint64(rs.Resource().DroppedAttributesCount()))
+	e.str(rs.SchemaUrl(), true)
+	sc := ss.Scope()
+	e.str(sc.Name(), true)
+	e.str(sc.Version(), true)
+	e.attrs(sc.Attributes(), nil)
+	e.uvarint(uint64(sc.DroppedAttributesCount()))
+	e.str(ss.SchemaUrl(), true)
+}
+
+// span writes what fields does not hold of a span.
+func (e *encoder) span(s ptrace.Span, on func(string, pcommon.Value)) {
+	e.str(s.Name(), false)
+	e.str(s.TraceState().AsRaw(), false)
+	e.uvarint(uint64(s.Flags()))
+	e.uvarint(uint64(s.Status().Code()))
+	e.str(s.Status().Message(), false)
+	e.uvarint(uint64(s.DroppedAttributesCount()))
+	e.uvarint(uint64(s.DroppedEventsCount()))
+	e.uvarint(uint64(s.DroppedLinksCount()))
+	e.attrs(s.Attributes(), on)
+	start := int64(s.StartTimestamp())
+	evs := s.Events()
+	e.uvarint(uint64(evs.Len()))
+	for i := 0; i < evs.Len(); i++ {
+		ev := evs.At(i)
+		e.varint(int64(ev.Timestamp()) - start)
+		e.str(ev.Name(), false)
+		e.attrs(ev.Attributes(), nil)
+		e.uvarint(uint64(ev.DroppedAttributesCount()))
+	}
+	links := s.Links()
+	e.uvarint(uint64(links.Len()))
+	for i := 0; i < links.Len(); i++ {
+		l := links.At(i)
+		tid, sid := l.TraceID(), l.SpanID()
+		e.buf = append(e.buf, tid[:]...)
+		e.buf = append(e.buf, sid[:]...)
+		e.str(l.TraceState().AsRaw(), false)
+		e.uvarint(uint64(l.Flags()))
+		e.attrs(l.Attributes(), nil)
+		e.uvarint(uint64(l.DroppedAttributesCount()))
+	}
+}
+
+var errCorrupt = errors.New("corrupt span encoding")
+
+// decoder reads an encoding. Errors stick: after one, reads return zero
+// values and err says what happened. Encodings are Weft's own, so an error
+// is a bug, but it must not take the collector down.
+type decoder struct {
+	b    []byte
+	strs []string
+	err  error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bytes(n uint64) []byte {
+	if uint64(len(d.b)) < n {
+		d.fail()
+		return nil
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}
+
+func (d *decoder) str() string {
+	v := d.uvarint()
+	if v&1 == 1 {
+		id := v >> 1
+		if id >= uint64(len(d.strs)) {
+			d.fail()
+			return ""
+		}
+		return d.strs[id]
+	}
+	return string(d.bytes(v >> 1))
+}
+
+// count reads a length and checks it against what is left (every element
+// takes at least one byte), so corrupt input cannot make us allocate much.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) value(v pcommon.Value) {
+	switch d.byte() {
+	case tStr:
+		v.SetStr(d.str())
+	case tInt:
+		v.SetInt(d.varint())
+	case tDouble:
+		v.SetDouble(math.Float64frombits(binary.LittleEndian.Uint64(pad8(d.bytes(8)))))
+	case tTrue:
+		v.SetBool(true)
+	case tFalse:
+		v.SetBool(false)
+	case tBytes:
+		v.SetEmptyBytes().FromRaw(d.bytes(d.uvarint()))
+	case tSlice:
+		n := d.count()
+		s := v.SetEmptySlice()
+		s.EnsureCapacity(n)
+		for i := 0; i < n && d.err == nil; i++ {
+			d.value(s.AppendEmpty())
+		}
+	case tMap:
+		d.attrs(v.SetEmptyMap())
+	case tEmpty:
+	default:
+		d.fail()
+	}
+}
+
+func pad8(b []byte) []byte {
+	if len(b) == 8 {
+		return b
+	}
+	return make([]byte, 8)
+}
+
+// attrs reads a map into m (empty), with room for extra more attributes
+// (the link attributes added afterwards would otherwise copy the whole
+// map). Put* is used for the common scalar types: it is cheaper than
+// PutEmpty followed by a set.
+func (d *decoder) attrs(m pcommon.Map, extra ...int) {
+	n := d.count()
+	if len(extra) > 0 {
+		m.EnsureCapacity(n + extra[0])
+	} else {
+		m.EnsureCapacity(n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str()
+		if d.err != nil {
+			return
+		}
+		switch tag := d.peek(); tag {
+		case tStr:
+			d.b = d.b[1:]
+			m.PutStr(k, d.str())
+		case tInt:
+			d.b = d.b[1:]
+			m.PutInt(k, d.varint())
+		case tTrue, tFalse:
+			d.b = d.b[1:]
+			m.PutBool(k, tag == tTrue)
+		default:
+			d.value(m.PutEmpty(k))
+		}
+	}
+}
+
+func (d *decoder) peek() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0xff
+	}
+	return d.b[0]
+}
+
+func (d *decoder) resScope(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans) {
+	res := rs.Resource()
+	d.attrs(res.Attributes())
+	res.SetDroppedAttributesCount(uint32(d.uvarint()))
+	rs.SetSchemaUrl(d.str())
+	sc := ss.Scope()
+	sc.SetName(d.str())
+	sc.SetVersion(d.str())
+	d.attrs(sc.Attributes())
+	sc.SetDroppedAttributesCount(uint32(d.uvarint()))
+	ss.SetSchemaUrl(d.str())
+}
+
+// span reads a span's encoding into s; f supplies ids, times and kind.
+func (d *decoder) span(s ptrace.Span, f *fields) {
+	s.SetTraceID(f.traceID)
+	s.SetSpanID(f.spanID)
+	s.SetParentSpanID(f.parentID)
+	s.SetStartTimestamp(pcommon.Timestamp(f.start))
+	s.SetEndTimestamp(pcommon.Timestamp(f.end))
+	s.SetKind(ptrace.SpanKind(f.kind))
+	s.SetName(d.str())
+	if ts := d.str(); ts != "" {
+		s.TraceState().FromRaw(ts)
+	}
+	s.SetFlags(uint32(d.uvarint()))
+	s.Status().SetCode(ptrace.StatusCode(d.uvarint()))
+	s.Status().SetMessage(d.str())
+	s.SetDroppedAttributesCount(uint32(d.uvarint()))
+	s.SetDroppedEventsCount(uint32(d.uvarint()))
+	s.SetDroppedLinksCount(uint32(d.uvarint()))
+	d.attrs(s.Attributes(), 3)
+	if n := d.count(); n > 0 {
+		evs := s.Events()
+		evs.EnsureCapacity(n)
+		for i := 0; i < n && d.err == nil; i++ {
+			ev := evs.AppendEmpty()
+			ev.SetTimestamp(pcommon.Timestamp(f.start + d.varint()))
+			ev.SetName(d.str())
+			d.attrs(ev.Attributes())
+			ev.SetDroppedAttributesCount(uint32(d.uvarint()))
+		}
+	}
+	if n := d.count(); n > 0 {
+		links := s.Links()
+		links.EnsureCapacity(n)
+		for i := 0; i < n && d.err == nil; i++ {
+			l := links.AppendEmpty()
+			var tid pcommon.TraceID
+			var sid pcommon.SpanID
+			copy(tid[:], d.bytes(16))
+			copy(sid[:], d.bytes(8))
+			l.SetTraceID(tid)
+			l.SetSpanID(sid)
+			if ts := d.str(); ts != "" {
+				l.TraceState().FromRaw(ts)
+			}
+			l.SetFlags(uint32(d.uvarint()))
+			d.attrs(l.Attributes())
+			l.SetDroppedAttributesCount(uint32(d.uvarint()))
+		}
+	}
+}

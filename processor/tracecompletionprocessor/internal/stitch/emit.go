@@ -1,0 +1,127 @@
+package stitch
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weftobs/weft/internal/vocab"
+)
+
+// emitter rebuilds linked spans as pdata. Spans that arrived in one
+// ResourceSpans x ScopeSpans leave in one again (per flush), so batches
+// from SDKs keep their shape.
+type emitter struct {
+	td      ptrace.Traces
+	spans   int
+	byRsc   map[*resScope]ptrace.SpanSlice
+	strs    map[*dict][]string
+	corrupt int
+}
+
+func newEmitter() *emitter {
+	return &emitter{td: ptrace.NewTraces(), byRsc: map[*resScope]ptrace.SpanSlice{}, strs: map[*dict][]string{}}
+}
+
+func (em *emitter) strings(d *dict) []string {
+	s, ok := em.strs[d]
+	if !ok {
+		s = d.snapshot()
+		em.strs[d] = s
+	}
+	return s
+}
+
+func (em *emitter) slice(rsc *resScope) ptrace.SpanSlice {
+	if ss, ok := em.byRsc[rsc]; ok {
+		return ss
+	}
+	rs := em.td.ResourceSpans().AppendEmpty()
+	sc := rs.ScopeSpans().AppendEmpty()
+	dec := decoder{b: rsc.blob, strs: em.strings(rsc.d)}
+	dec.resScope(rs, sc)
+	if dec.err != nil {
+		em.corrupt++
+	}
+	em.byRsc[rsc] = sc.Spans()
+	return sc.Spans()
+}
+
+// add appends a linked group's spans.
+func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
+	for i := range members {
+		m := &lms[i]
+		if m.absorbed {
+			continue
+		}
+		h := &members[i]
+		f := &h.f
+		sp := em.slice(h.rsc).AppendEmpty()
+		dec := decoder{b: h.blob, strs: em.strings(h.rsc.d)}
+		dec.span(sp, f)
+		if dec.err != nil {
+			em.corrupt++
+		}
+		em.spans++
+		sp.SetTraceID(traces[i])
+
+		var parent pcommon.SpanID
+		switch {
+		case m.parent >= 0:
+			parent = members[m.parent].f.spanID
+		case !m.ext.IsEmpty():
+			parent = m.ext
+		}
+		attrs := sp.Attributes()
+		switch {
+		case !parent.IsEmpty() && m.key != keyNone:
+			sp.SetParentSpanID(parent)
+			attrs.PutStr(vocab.LinkKey, keyNames[m.key])
+			if m.late {
+				attrs.PutBool(vocab.LinkLate, true)
+			}
+			if orig := f.parentID; !orig.IsEmpty() && orig != f.spanID && orig != parent {
+				attrs.PutStr(vocab.LinkOriginalParentSpanID, orig.String())
+			}
+		case f.flags&flagSelfParent != 0:
+			// DeepFlow's "no parent": a span cannot be its own parent.
+			sp.SetParentSpanID(pcommon.SpanID{})
+		}
+		if m.merged >= 0 {
+			em.mergeResponse(sp, f, &members[m.merged])
+		}
+	}
+}
+
+// mergeResponse completes a request row with what its response row knew:
+// attributes the request lacks (status code, response sizes), the status,
+// and the response's correlation ids in Weft's vocabulary.
+func (em *emitter) mergeResponse(sp ptrace.Span, f *fields, resp *held) {
+	tmp := ptrace.NewSpan()
+	dec := decoder{b: resp.blob, strs: em.strings(resp.rsc.d)}
+	dec.span(tmp, &resp.f)
+	if dec.err != nil {
+		em.corrupt++
+		return
+	}
+	attrs := sp.Attributes()
+	for k, v := range tmp.Attributes().All() {
+		if _, ok := attrs.Get(k); !ok {
+			v.CopyTo(attrs.PutEmpty(k))
+		}
+	}
+	if sp.Status().Code() == ptrace.StatusCodeUnset && tmp.Status().Code() != ptrace.StatusCodeUnset {
+		tmp.Status().CopyTo(sp.Status())
+	}
+	attrs.PutStr(vocab.SessionResponseSpanID, resp.f.spanID.String())
+	for _, k := range [...]string{dfType, vocab.MessageType} {
+		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+			v.SetStr("session")
+		}
+	}
+	if _, ok := attrs.Get(vocab.TCPSeqResponse); !ok && f.tcpResp != 0 {
+		attrs.PutInt(vocab.TCPSeqResponse, int64(f.tcpResp))
+	}
+	if _, ok := attrs.Get(vocab.SyscallTraceIDResponse); !ok && f.sysResp != 0 {
+		attrs.PutInt(vocab.SyscallTraceIDResponse, int64(f.sysResp))
+	}
+}

@@ -1,0 +1,187 @@
+package tracecompletionprocessor
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/metadata"
+	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/stitch"
+)
+
+// sendTimeout bounds one hand-over of stitched spans from the background
+// flusher to the next consumer.
+const sendTimeout = 30 * time.Second
+
+// tcProcessor holds spans and sends them on stitched. It is not built on
+// processorhelper: spans leave later than they arrive, from a background
+// flusher, not from the call that brought them.
+type tcProcessor struct {
+	cfg    *Config
+	logger *zap.Logger
+	next   consumer.Traces
+	eng    *stitch.Engine
+	tb     *metadata.TelemetryBuilder
+	tick   time.Duration
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+
+	// Gauges are kept as up-down counters; reported holds what they say.
+	gaugeMu  sync.Mutex
+	reported struct{ spans, bytes, lateKeys int64 }
+
+	attrs struct {
+		reason map[string]metric.MeasurementOption
+		limit  map[string]metric.MeasurementOption
+		key    map[string]metric.MeasurementOption
+	}
+}
+
+var _ processor.Traces = (*tcProcessor)(nil)
+
+func newProcessor(cfg *Config, set processor.Settings, next consumer.Traces) (*tcProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &tcProcessor{
+		cfg:    cfg,
+		logger: set.Logger,
+		next:   next,
+		tb:     tb,
+		stop:   make(chan struct{}),
+		eng: stitch.New(stitch.Options{
+			Wait:            cfg.Wait,
+			MaxWait:         cfg.MaxWait,
+			MaxSpans:        cfg.MaxSpans,
+			MaxBytes:        cfg.MaxBytes,
+			LateJoinTTL:     cfg.LateJoinTTL,
+			LateJoinMaxKeys: cfg.LateJoinMaxKeys,
+			TimeTolerance:   cfg.TimeTolerance,
+		}),
+		// Groups leave at most a twentieth of the wait late, checked at
+		// least every second and at most every 10ms.
+		tick: min(max(cfg.Wait/20, 10*time.Millisecond), time.Second),
+	}
+	opts := func(name string, values ...string) map[string]metric.MeasurementOption {
+		m := map[string]metric.MeasurementOption{}
+		for _, v := range values {
+			m[v] = metric.WithAttributeSet(attribute.NewSet(attribute.String(name, v)))
+		}
+		return m
+	}
+	p.attrs.reason = opts("reason", stitch.ReasonWait, stitch.ReasonMaxWait, stitch.ReasonPressure, stitch.ReasonShutdown)
+	p.attrs.limit = opts("limit", stitch.LimitMaxSpans, stitch.LimitMaxBytes)
+	p.attrs.key = opts("key", stitch.LinkKeys()...)
+	return p, nil
+}
+
+func (p *tcProcessor) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
+
+// Start runs the flusher that sends groups whose wait is over.
+func (p *tcProcessor) Start(context.Context, component.Host) error {
+	p.wg.Add(1)
+	go p.loop()
+	return nil
+}
+
+func (p *tcProcessor) loop() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+			p.send(ctx, p.eng.Flush(now, false))
+			cancel()
+		}
+	}
+}
+
+// ConsumeTraces takes spans in. They leave after the wait; when holding
+// them exceeds max_spans or max_bytes, the oldest groups leave now, from
+// this call.
+func (p *tcProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	res := p.eng.Add(time.Now(), td)
+	if res.Spans > 0 {
+		// Spans of earlier calls; an error sending them is not this
+		// caller's to retry.
+		p.send(ctx, res)
+	} else {
+		p.record(ctx, res)
+	}
+	return nil
+}
+
+// Shutdown stops the flusher and sends everything held, stitched as far as
+// it is.
+func (p *tcProcessor) Shutdown(ctx context.Context) error {
+	p.stopOnce.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		p.send(ctx, p.eng.Flush(time.Now(), true))
+		p.tb.Shutdown()
+	})
+	return nil
+}
+
+func (p *tcProcessor) send(ctx context.Context, res stitch.Result) {
+	p.record(ctx, res)
+	if res.Spans == 0 {
+		return
+	}
+	if err := p.next.ConsumeTraces(ctx, res.Traces); err != nil {
+		p.tb.ProcessorTraceCompletionRefusedSpans.Add(ctx, int64(res.Spans))
+		p.logger.Error("The next consumer refused stitched spans; they are lost unless an exporter downstream retries them "+
+			"(give the exporter a sending_queue)", zap.Int("spans", res.Spans), zap.Error(err))
+	}
+}
+
+func (p *tcProcessor) record(ctx context.Context, res stitch.Result) {
+	tb := p.tb
+	for reason, n := range res.Groups {
+		tb.ProcessorTraceCompletionGroupsFlushed.Add(ctx, int64(n), p.attrs.reason[reason])
+	}
+	for key, n := range res.Links {
+		tb.ProcessorTraceCompletionLinks.Add(ctx, int64(n), p.attrs.key[key])
+	}
+	for limit, n := range res.Evicted {
+		tb.ProcessorTraceCompletionEvictedSpans.Add(ctx, int64(n), p.attrs.limit[limit])
+	}
+	if res.LateJoins > 0 {
+		tb.ProcessorTraceCompletionLateJoins.Add(ctx, int64(res.LateJoins))
+	}
+	if res.Merged > 0 {
+		tb.ProcessorTraceCompletionMergedSessions.Add(ctx, int64(res.Merged))
+	}
+	spans, bytes := p.eng.Buffered()
+	lateKeys := int64(p.eng.LateKeys())
+	p.gaugeMu.Lock()
+	ds, db, dl := int64(spans)-p.reported.spans, bytes-p.reported.bytes, lateKeys-p.reported.lateKeys
+	p.reported.spans, p.reported.bytes, p.reported.lateKeys = int64(spans), bytes, lateKeys
+	p.gaugeMu.Unlock()
+	if ds != 0 {
+		tb.ProcessorTraceCompletionBufferedSpans.Add(ctx, ds)
+	}
+	if db != 0 {
+		tb.ProcessorTraceCompletionBufferedBytes.Add(ctx, db)
+	}
+	if dl != 0 {
+		tb.ProcessorTraceCompletionLateJoinKeys.Add(ctx, dl)
+	}
+}
