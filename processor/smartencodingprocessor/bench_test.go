@@ -12,7 +12,10 @@ import (
 // (resource attributes from the SDK and k8sattributesprocessor, and span
 // semantic conventions) and 60 custom tags, as in the seed's production
 // figures; half call a known peer.
-func realisticBatch() ptrace.Traces {
+func realisticBatch() ptrace.Traces { return batch(60) }
+
+// batch is 100 spans of one pod with custom custom tags each.
+func batch(custom int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	ra := rs.Resource().Attributes()
@@ -54,7 +57,7 @@ func realisticBatch() ptrace.Traces {
 		} else {
 			a.PutStr("server.address", "10.200.3.4")
 		}
-		for j := 0; j < 60; j++ {
+		for j := 0; j < custom; j++ {
 			a.PutStr(fmt.Sprintf("app.tag_%02d", j), fmt.Sprintf("value-%d-%d", j, i%7))
 		}
 	}
@@ -67,11 +70,15 @@ func realisticBatch() ptrace.Traces {
 // garbage is kept out of the timing too (-benchtime sets the batches made:
 // run it with -benchtime 300x).
 func BenchmarkEncodeSpan(b *testing.B) {
+	b.Run("custom=60", func(b *testing.B) { benchmarkEncode(b, batch(60)) })
+	b.Run("custom=0", func(b *testing.B) { benchmarkEncode(b, batch(0)) })
+}
+
+func benchmarkEncode(b *testing.B, src ptrace.Traces) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.VPCID = 3
 	e := newEncoder(cfg)
 	e.lookup = newLookup()
-	src := realisticBatch()
 	spans := src.SpanCount()
 	var marshaler ptrace.ProtoMarshaler
 	before := marshaler.TracesSize(src)
