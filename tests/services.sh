@@ -24,8 +24,16 @@ if ((${#need_pkgs[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
 
-# The package's init script may have started a ClickHouse on the default
-# ports; tests start their own instances and never use it.
+# The ClickHouse server `make run` writes to (distro/config.yaml), on its
+# default loopback ports 9000 and 8123. Tests start instances of their own on
+# free ports and never use this one.
+if ! clickhouse-client --query "SELECT 1" >/dev/null 2>&1; then
+  echo "services: starting ClickHouse"
+  start-stop-daemon --start --oknodo --background --chuid clickhouse \
+    --exec /usr/sbin/clickhouse-server -- --config-file=/etc/clickhouse-server/config.xml
+  for _ in $(seq 60); do clickhouse-client --query "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+clickhouse-client --query "SELECT 'clickhouse ' || version()"
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "services: starting PostgreSQL"
