@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,7 +38,7 @@ func TestComponents(t *testing.T) {
 		}
 		return n
 	}
-	assert.ElementsMatch(t, []string{"otlp", "pinpoint"}, names(got.Receivers))
+	assert.ElementsMatch(t, []string{"otlp", "pinpoint", "open_falcon"}, names(got.Receivers))
 	assert.ElementsMatch(t, []string{"batch", "memory_limiter", "smart_encoding", "trace_completion"}, names(got.Processors))
 	assert.ElementsMatch(t, []string{"debug", "otlp_grpc", "otlp_http", "file", "load_balancing", "smart_clickhouse"}, names(got.Exporters))
 	assert.ElementsMatch(t, []string{"file_storage", "health_check", "pprof", "zpages", "k8s_metadata"}, names(got.Extensions))
@@ -143,45 +141,4 @@ extensions:
 			assert.NotContains(t, string(out), "hunter2", "a password leaked into the error")
 		})
 	}
-}
-
-// TestUnimplementedComponentsRefuseToStart: until a Weft component is
-// implemented, a collector whose config uses it must not start — it must not
-// accept data and drop it.
-func TestUnimplementedComponentsRefuseToStart(t *testing.T) {
-	bin := harness.Weftcol(t)
-	otlp := "  otlp:\n    protocols: {grpc: {endpoint: 127.0.0.1:0}}\n"
-	tests := []struct {
-		name   string
-		config string
-	}{
-		{"smart_clickhouse", config("receivers:\n"+otlp+"exporters:\n  smart_clickhouse:\n", "metrics", "[otlp]", "[]", "[smart_clickhouse]")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "config.yaml")
-			require.NoError(t, os.WriteFile(path, []byte(tt.config), 0o644))
-			p := harness.StartProcess(t, dir, "weftcol", nil, bin, "--config", path)
-			err := p.Wait(60 * time.Second)
-			require.Error(t, err, "weftcol started with an unimplemented %s:\n%s", tt.name, p.Log())
-			assert.Contains(t, p.Log(), tt.name)
-			assert.Contains(t, p.Log(), "not implemented yet")
-		})
-	}
-}
-
-// config completes components (YAML sections) with a service running one
-// pipeline of the given signal.
-func config(components, signal, receivers, processors, exporters string) string {
-	return components + fmt.Sprintf(`service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    %s:
-      receivers: %s
-      processors: %s
-      exporters: %s
-`, signal, receivers, processors, exporters)
 }

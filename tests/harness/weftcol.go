@@ -99,6 +99,9 @@ func StartCollector(t testing.TB, config string, env ...string) *Collector {
 		// trace_completion holds spans this long after the last related one:
 		// tests need not wait the production default.
 		"WEFT_TRACE_COMPLETION_WAIT=1s",
+		fmt.Sprintf("WEFT_FALCON_RPC_ENDPOINT=127.0.0.1:%d", FreePort(t)),
+		fmt.Sprintf("WEFT_FALCON_HTTP_ENDPOINT=127.0.0.1:%d", FreePort(t)),
+		fmt.Sprintf("WEFT_FALCON_AGENT_ENDPOINT=127.0.0.1:%d", FreePort(t)),
 	}, env...)
 	c.Process = StartProcess(t, dir, "weftcol", env, bin, "--config", c.ConfigPath)
 	WaitFor(t, 60*time.Second, "weftcol health_check", func() error {
