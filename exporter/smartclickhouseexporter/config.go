@@ -96,7 +96,9 @@ func createDefaultConfig() component.Config {
 		Database:      "weft",
 		Username:      "default",
 		Compression:   "lz4",
-		CreateSchema:  true,
+		// Plain TCP unless TLS is asked for (tls.insecure: false, or a CA).
+		TLS:          configtls.ClientConfig{Insecure: true},
+		CreateSchema: true,
 		Dictionaries: DictionariesConfig{
 			Lifetime: 60 * time.Second,
 		},
@@ -154,8 +156,8 @@ func validateEndpoint(endpoint string) error {
 	if !found {
 		return errors.New("endpoint needs the scheme tcp://, for example tcp://127.0.0.1:9000")
 	}
-	hosts, _, _ := strings.Cut(rest, "?")
-	hosts, _, _ = strings.Cut(hosts, "/")
+	hosts, _, params := strings.Cut(rest, "?")
+	hosts, _, path := strings.Cut(hosts, "/")
 	// Credentials in the endpoint would end up in logs and error messages;
 	// they belong in username and password, which are never printed.
 	if strings.Contains(hosts, "@") {
@@ -163,6 +165,10 @@ func validateEndpoint(endpoint string) error {
 	}
 	if scheme != "tcp" && scheme != "clickhouse" {
 		return fmt.Errorf("endpoint scheme must be tcp or clickhouse (the native protocol), got %q", scheme)
+	}
+	// DSN options would silently compete with the settings below.
+	if params || path {
+		return errors.New("endpoint takes only tcp://host:port[,host:port...]: set the database, tls and compression settings instead of a path or ?options")
 	}
 	for _, h := range strings.Split(hosts, ",") {
 		u, err := url.Parse("tcp://" + h)

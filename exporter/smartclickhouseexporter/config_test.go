@@ -31,6 +31,10 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, createDefaultConfig(), cfg)
 	assert.True(t, cfg.CreateSchema)
 	assert.True(t, cfg.QueueConfig.HasValue())
+	// Plain TCP unless TLS is configured.
+	tlsCfg, err := cfg.TLS.LoadTLSConfig(t.Context())
+	require.NoError(t, err)
+	assert.Nil(t, tlsCfg)
 }
 
 func TestFullConfig(t *testing.T) {
@@ -66,6 +70,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"credentials_in_endpoint", "endpoint must not contain credentials"},
 		{"bad_database", `database "weft; DROP TABLE x" must be a plain identifier`},
 		{"bad_source", "dictionaries.source.driver must be postgres or mysql"},
+		{"endpoint_options", "endpoint takes only tcp://host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,17 +7,14 @@ package smartclickhouseexporter
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/metadata"
+	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/schema"
 )
-
-// errNotImplemented stops a collector whose pipeline names this exporter:
-// accepting data and dropping it would lose it silently.
-var errNotImplemented = errors.New("the smart_clickhouse exporter is not implemented yet; remove it from the pipeline")
 
 // NewFactory returns the factory of the smart_clickhouse exporter.
 func NewFactory() exporter.Factory {
@@ -30,14 +27,39 @@ func NewFactory() exporter.Factory {
 	)
 }
 
-func createTraces(context.Context, exporter.Settings, component.Config) (exporter.Traces, error) {
-	return nil, errNotImplemented
+func helperOptions(cfg *Config, e *chExporter) []exporterhelper.Option {
+	return []exporterhelper.Option{
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithTimeout(cfg.TimeoutConfig),
+		exporterhelper.WithRetry(cfg.RetryConfig),
+		exporterhelper.WithQueue(cfg.QueueConfig),
+	}
 }
 
-func createMetrics(context.Context, exporter.Settings, component.Config) (exporter.Metrics, error) {
-	return nil, errNotImplemented
+func createTraces(ctx context.Context, set exporter.Settings, c component.Config) (exporter.Traces, error) {
+	cfg := c.(*Config)
+	e, err := newExporter(cfg, set, schema.Spans)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, helperOptions(cfg, e)...)
 }
 
-func createLogs(context.Context, exporter.Settings, component.Config) (exporter.Logs, error) {
-	return nil, errNotImplemented
+func createMetrics(ctx context.Context, set exporter.Settings, c component.Config) (exporter.Metrics, error) {
+	cfg := c.(*Config)
+	e, err := newExporter(cfg, set, schema.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, helperOptions(cfg, e)...)
+}
+
+func createLogs(ctx context.Context, set exporter.Settings, c component.Config) (exporter.Logs, error) {
+	cfg := c.(*Config)
+	e, err := newExporter(cfg, set, schema.Logs)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, helperOptions(cfg, e)...)
 }
