@@ -316,3 +316,49 @@ func TestOpenFalcon(t *testing.T) {
 		return nil
 	})
 }
+
+// TestOpenFalconIntoClickHouse: the default pipeline (distro/config.yaml)
+// from a falcon push through smart_encoding into the smart_clickhouse metrics
+// table of a ClickHouse of the test's own.
+func TestOpenFalconIntoClickHouse(t *testing.T) {
+	ch := harness.StartClickHouse(t)
+	col := harness.StartCollector(t, harness.DistroConfig(t),
+		"WEFT_CLICKHOUSE_ENDPOINT="+ch.Endpoint(), "WEFT_CLICKHOUSE_DATABASE=falcon", "WEFT_VPC_ID=5")
+	now := time.Now().Unix()
+	body := fmt.Sprintf(`[{"endpoint":"10.9.8.7","metric":"e2e.cpu.idle","timestamp":%d,"step":60,"value":93.5,"counterType":"GAUGE","tags":"core=3,dc=eu"},
+{"endpoint":"db-01","metric":"e2e.net.in","timestamp":%d,"step":60,"value":"1200","counterType":"COUNTER","tags":""},
+{"endpoint":"","metric":"invalid","timestamp":%d,"step":60,"value":1,"counterType":"GAUGE"}]`, now, now, now)
+	resp, err := http.Post("http://"+col.FalconHTTP+"/api/push", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", reply)
+
+	var rows string
+	harness.WaitFor(t, 60*time.Second, "falcon points in ClickHouse", func() error {
+		out, err := ch.Query("SELECT name, type, value, ip4, vpc_id, arrayStringConcat(attr_names, ','), arrayStringConcat(attr_values, ','), " +
+			"has(resource_names, 'host.name') FROM falcon.metrics WHERE name LIKE 'e2e.%' ORDER BY name FORMAT TSV")
+		if err != nil {
+			return err
+		}
+		if strings.Count(out, "\n") < 2 {
+			return fmt.Errorf("rows so far: %q", out)
+		}
+		rows = out
+		return nil
+	})
+	lines := strings.Split(strings.TrimSpace(rows), "\n")
+	require.Len(t, lines, 2, "the invalid item is not stored")
+	cpu := strings.Split(lines[0], "\t")
+	assert.Equal(t, "e2e.cpu.idle", cpu[0])
+	assert.Equal(t, "93.5", cpu[2])
+	assert.Equal(t, strconv.FormatUint(uint64(10)<<24|9<<16|8<<8|7, 10), cpu[3], "the endpoint's IP as a number")
+	assert.Equal(t, "5", cpu[4], "smart_encoding's VPC")
+	assert.Equal(t, "core,dc,falcon.step", cpu[5])
+	assert.Equal(t, "3,eu,60", cpu[6])
+	net := strings.Split(lines[1], "\t")
+	assert.Equal(t, "e2e.net.in", net[0])
+	assert.Equal(t, "1200", net[2])
+	assert.Equal(t, "0", net[3], "a host name is no IP")
+	assert.Equal(t, "1", net[7], "host.name kept: no id determines it")
+}

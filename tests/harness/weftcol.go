@@ -54,6 +54,9 @@ type Collector struct {
 	TelemetryPort                             int
 	// Pinpoint is where distro/config.yaml's pinpoint receiver listens.
 	Pinpoint PinpointCollector
+	// FalconRPC, FalconHTTP and FalconAgent are distro/config.yaml's
+	// open_falcon listeners (transfer JSON-RPC, /api/push, /v1/push).
+	FalconRPC, FalconHTTP, FalconAgent string
 }
 
 // StartCollector runs weftcol with config (YAML text), on free loopback
@@ -77,6 +80,9 @@ func StartCollector(t testing.TB, config string, env ...string) *Collector {
 		ZPages:        fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 		TelemetryPort: FreePort(t),
 		Pinpoint:      PinpointCollector{AgentPort: FreePort(t), StatPort: FreePort(t), SpanPort: FreePort(t)},
+		FalconRPC:     fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		FalconHTTP:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		FalconAgent:   fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 	}
 	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -99,9 +105,9 @@ func StartCollector(t testing.TB, config string, env ...string) *Collector {
 		// trace_completion holds spans this long after the last related one:
 		// tests need not wait the production default.
 		"WEFT_TRACE_COMPLETION_WAIT=1s",
-		fmt.Sprintf("WEFT_FALCON_RPC_ENDPOINT=127.0.0.1:%d", FreePort(t)),
-		fmt.Sprintf("WEFT_FALCON_HTTP_ENDPOINT=127.0.0.1:%d", FreePort(t)),
-		fmt.Sprintf("WEFT_FALCON_AGENT_ENDPOINT=127.0.0.1:%d", FreePort(t)),
+		"WEFT_FALCON_RPC_ENDPOINT=" + c.FalconRPC,
+		"WEFT_FALCON_HTTP_ENDPOINT=" + c.FalconHTTP,
+		"WEFT_FALCON_AGENT_ENDPOINT=" + c.FalconAgent,
 	}, env...)
 	c.Process = StartProcess(t, dir, "weftcol", env, bin, "--config", c.ConfigPath)
 	WaitFor(t, 60*time.Second, "weftcol health_check", func() error {
