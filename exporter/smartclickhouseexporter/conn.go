@@ -177,6 +177,24 @@ func isPermanent(err error) bool {
 	return errors.As(err, &colErr)
 }
 
+// schemaGone reports whether an insert failed because the database is not
+// there (on the server that answered — another host of the endpoint list —
+// or after it was dropped) or the table was made for another server version
+// (a converter error). Setting the schema up again on the server that
+// answers fixes it, so it is retried, not dropped.
+func schemaGone(err error) bool {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		// No such database: setup creates it with everything in it. (A
+		// missing table or column in a database whose schema_version says
+		// it is there is not: migrations do not put back what was dropped.)
+		return ex.Code == 81
+	}
+	var conv *column.ColumnConverterError
+	var colErr *column.Error
+	return errors.As(err, &conv) || errors.As(err, &colErr)
+}
+
 // isNetwork reports whether err is a connection problem: the server is
 // down, restarting or unreachable.
 func isNetwork(err error) bool {

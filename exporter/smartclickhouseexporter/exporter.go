@@ -239,6 +239,15 @@ func (e *chExporter) write(ctx context.Context, n int, values map[string]any, cb
 	}
 	ctx = e.ch.ctx(ctx)
 	if err := insert(ctx, e.conn, e.cfg.Database, e.table, values); err != nil {
+		if schemaGone(err) && e.cfg.CreateSchema {
+			// Set the schema up again before the retry (on whichever host
+			// answers then) instead of dropping this and every later batch.
+			e.mu.Lock()
+			e.prepared = false
+			e.mu.Unlock()
+			return fmt.Errorf("insert into %s.%s: the database is missing or of another server version; setting the schema up again: %s",
+				e.cfg.Database, e.table.Name, e.red.String(err.Error()))
+		}
 		return e.red.insertError(e.cfg.Database+"."+e.table.Name, err)
 	}
 	names, vals := cb.fresh()

@@ -172,6 +172,17 @@ func TestLegacyServer(t *testing.T) {
 		assert.NotContains(t, err.Error(), "pg-secret-pw")
 		require.NoError(t, exp.Shutdown(ctx))
 	})
+
+	t.Run("a dropped database is set up again, not dropped", func(t *testing.T) {
+		// What another host of the endpoint list that never had the
+		// schema, or a DBA's DROP DATABASE, looks like.
+		ch.MustQuery(t, "DROP DATABASE weft")
+		err := e.logs.ConsumeLogs(ctx, testLogs())
+		require.Error(t, err)
+		assert.False(t, consumererror.IsPermanent(err), "%v", err)
+		require.NoError(t, e.logs.ConsumeLogs(ctx, testLogs()), "the retry sets the schema up and writes")
+		assert.Equal(t, "1", q("SELECT count() > 0 FROM weft.logs"))
+	})
 }
 
 // skippedBySignal reads the skipped-records counter, by signal.

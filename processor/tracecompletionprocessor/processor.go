@@ -119,9 +119,12 @@ func (p *tcProcessor) loop() {
 func (p *tcProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	res := p.eng.Add(time.Now(), td)
 	if res.Spans > 0 {
-		// Spans of earlier calls; an error sending them is not this
-		// caller's to retry.
-		p.send(ctx, res)
+		// Spans of earlier calls: neither this caller's deadline and
+		// cancellation nor its client metadata are theirs, and an error
+		// sending them is not this caller's to retry.
+		sendCtx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		p.send(sendCtx, res)
+		cancel()
 	} else {
 		p.record(ctx, res)
 	}

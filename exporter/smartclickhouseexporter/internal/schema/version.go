@@ -96,5 +96,9 @@ func (f Features) Settings() map[string]any {
 	if f.LowCardinalitySetting {
 		return map[string]any{"allow_experimental_low_cardinality_type": 1}
 	}
-	return nil
+	// A batch whose records span more than 100 days (replayed logs, a
+	// device with a bad clock) would be refused whole for touching too many
+	// daily partitions, and retried until dropped. Servers of this age know
+	// the setting; older ones have no such limit.
+	return map[string]any{"max_partitions_per_insert_block": 0}
 }

@@ -510,6 +510,7 @@ func (e *Engine) insert(src *rec, now int64) {
 		}
 		e.at(r).chain[slot] = head
 		e.idx[k] = r<<3 | uint32(slot)
+		e.trimChain(r<<3 | uint32(slot))
 		size += indexEntryBytes
 	}
 	if f.isProcess() && (f.sysReq != 0 || f.sysResp != 0) {
@@ -519,6 +520,22 @@ func (e *Engine) insert(src *rec, now int64) {
 	e.bytes += size
 	e.spans++
 	e.fifo = append(e.fifo, fifoEnt{ref: r, gen: gen, at: now + int64(e.opt.Wait)})
+}
+
+// trimChain cuts a key's chain after maxChainWalk records. Joins never look
+// further, so the older records beyond would only make every later unchain
+// of the key walk them: with a key many records share (a constant
+// X-Request-ID, a long keep-alive flow) removal became quadratic.
+func (e *Engine) trimChain(node uint32) {
+	for n := 1; node != 0; n++ {
+		o, slot := node>>3, int(node&7)
+		next := e.at(o).chain[slot]
+		if n == maxChainWalk && next != 0 {
+			e.at(o).chain[slot] = 0
+			return
+		}
+		node = next
+	}
 }
 
 // joinChain joins r to the records on a key chain it is compatible with.

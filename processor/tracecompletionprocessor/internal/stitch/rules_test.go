@@ -489,3 +489,33 @@ func TestLateCallAndUpstreamRequest(t *testing.T) {
 		assert.Equal(t, first.trace(t, 104), o.trace(t, 202))
 	})
 }
+
+// TestSharedKeyChainsStayShort: a key thousands of held spans share (a
+// constant X-Request-ID, unrelated requests) keeps a bounded chain, so that
+// spans leaving do not walk all the others; every span still leaves.
+func TestSharedKeyChainsStayShort(t *testing.T) {
+	e := New(testOptions())
+	const requests = 1500
+	for i := 0; i < requests; i++ {
+		nodes := hop(uint64(1000+10*i), "client", "gw", int64(i)*20_000, 5_000, int64(2*i+1), int64(2*i+2))[3:]
+		for j := range nodes {
+			nodes[j].xr1 = "constant-request-id"
+			e.Add(t0, nodes[j].traces())
+		}
+	}
+	longest := 0
+	for _, head := range e.idx {
+		n := 0
+		for node := head; node != 0 && n <= 2*maxChainWalk; n++ {
+			node = e.at(node >> 3).chain[int(node&7)]
+		}
+		longest = max(longest, n)
+	}
+	assert.LessOrEqual(t, longest, maxChainWalk)
+	n, _ := e.Buffered()
+	assert.Equal(t, requests*3, n)
+	e.Flush(t0, true)
+	n, b := e.Buffered()
+	assert.Zero(t, n)
+	assert.Zero(t, b)
+}
