@@ -237,7 +237,7 @@ func (e *chExporter) write(ctx context.Context, n int, values map[string]any, cb
 	if n == 0 {
 		return nil
 	}
-	ctx = e.ch.ctx(ctx)
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(e.features.InsertSettings()))
 	if err := insert(ctx, e.conn, e.cfg.Database, e.table, values); err != nil {
 		if schemaGone(err) && e.cfg.CreateSchema {
 			// Set the schema up again before the retry (on whichever host

@@ -39,6 +39,8 @@ func TestFeaturesByVersion(t *testing.T) {
 		AddColumnIfNotExists: true, CreateDictionary: true, PostgreSQLSource: true, UpdateLag: true}, v238)
 	assert.Equal(t, map[string]any{"allow_experimental_low_cardinality_type": 1}, v1816.Settings())
 	assert.Nil(t, v238.Settings())
+	assert.Equal(t, v1816.Settings(), v1816.InsertSettings())
+	assert.Equal(t, map[string]any{"max_partitions_per_insert_block": 0}, v238.InsertSettings())
 }
 
 func TestVocabularyHasColumns(t *testing.T) {

@@ -96,9 +96,17 @@ func (f Features) Settings() map[string]any {
 	if f.LowCardinalitySetting {
 		return map[string]any{"allow_experimental_low_cardinality_type": 1}
 	}
-	// A batch whose records span more than 100 days (replayed logs, a
-	// device with a bad clock) would be refused whole for touching too many
-	// daily partitions, and retried until dropped. Servers of this age know
-	// the setting; older ones have no such limit.
+	return nil
+}
+
+// InsertSettings are the settings of inserts: Settings, and on servers
+// that limit it, no limit on the partitions one insert touches — a batch
+// whose records span more than 100 days (replayed logs, a device with a bad
+// clock) would otherwise be refused whole, and retried until dropped.
+// Servers older than 20.1 have no such limit (nor the setting).
+func (f Features) InsertSettings() map[string]any {
+	if f.LowCardinalitySetting {
+		return f.Settings()
+	}
 	return map[string]any{"max_partitions_per_insert_block": 0}
 }
