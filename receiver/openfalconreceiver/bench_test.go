@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/rpc"
 	"net/rpc/jsonrpc"
 	"testing"
 
@@ -50,10 +51,11 @@ func (c *loopConn) Write(p []byte) (int, error) { return len(p), nil }
 func (c *loopConn) Close() error                { return nil }
 
 // BenchmarkTransferUpdate serves Transfer.Update calls of a 500-item push
-// through net/rpc and its JSON codec — what a connected agent costs:
-// framing, decoding, transfer's checks, mapping to pdata, the reply — into a
-// pipeline that takes it at once. Run it on one core (-cpu 1) for items/s
-// per core.
+// through net/rpc and the receiver's JSON-RPC codec — what a connected agent
+// costs: reading and framing the request, decoding, transfer's checks,
+// mapping to pdata, the reply — into a pipeline that takes it at once. Run
+// it on one core (-cpu 1) for items/s per core. codec=jsonrpc is the same
+// through net/rpc/jsonrpc's codec, for comparison.
 func BenchmarkTransferUpdate(b *testing.B) {
 	const n = 500
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -72,14 +74,24 @@ func BenchmarkTransferUpdate(b *testing.B) {
 		b.Fatal(err)
 	}
 	req := []byte(fmt.Sprintf(`{"method":"Transfer.Update","params":%s,"id":1}`+"\n", params))
-	codec := jsonrpc.NewServerCodec(&loopConn{req: req})
-	b.SetBytes(int64(len(req)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := srv.ServeRequest(codec); err != nil && err != io.EOF {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name  string
+		codec func(io.ReadWriteCloser) rpc.ServerCodec
+	}{
+		{"weft", func(c io.ReadWriteCloser) rpc.ServerCodec { return r.newRPCCodec(c, "bench") }},
+		{"jsonrpc", jsonrpc.NewServerCodec},
+	} {
+		b.Run("codec="+bc.name, func(b *testing.B) {
+			codec := bc.codec(&loopConn{req: req})
+			b.SetBytes(int64(len(req)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := srv.ServeRequest(codec); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "items/s")
+			b.ReportMetric(float64(len(req))/n, "B/item")
+		})
 	}
-	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "items/s")
-	b.ReportMetric(float64(len(req))/n, "B/item")
 }

@@ -3,12 +3,11 @@ package openfalconreceiver
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/rpc"
-	"net/rpc/jsonrpc"
 	"time"
 
 	"go.uber.org/zap"
@@ -16,8 +15,8 @@ import (
 	"github.com/weftobs/weft/receiver/openfalconreceiver/internal/falcon"
 )
 
-// startRPC listens for transfer's JSON-RPC: Go's net/rpc with the
-// net/rpc/jsonrpc codec over raw TCP, one codec per connection, as transfer
+// startRPC listens for transfer's JSON-RPC: Go's net/rpc over raw TCP with
+// net/rpc/jsonrpc's wire format, one codec per connection, as transfer
 // serves it and falcon-agent's client speaks it.
 func (r *falconReceiver) startRPC(ctx context.Context) error {
 	cfg := &r.cfg.TransferRPC
@@ -81,10 +80,9 @@ func (r *falconReceiver) acceptRPC(ln net.Listener) {
 		go func() {
 			defer r.wg.Done()
 			defer r.untrack(conn)
-			lc := &limitedConn{Conn: conn, limit: r.cfg.TransferRPC.MaxRequestSize}
 			// ServeCodec returns when the connection ends or a request cannot
-			// be framed, after answering the calls in flight; it closes conn.
-			r.rpcServer.ServeCodec(&serverCodec{ServerCodec: jsonrpc.NewServerCodec(lc), conn: lc, r: r})
+			// be read, after answering the calls in flight; it closes conn.
+			r.rpcServer.ServeCodec(r.newRPCCodec(conn, conn.RemoteAddr().String()))
 		}()
 	}
 }
@@ -116,55 +114,35 @@ func (r *falconReceiver) closeConns() {
 	}
 }
 
-// errRequestTooLarge ends a connection whose request passed
-// transfer_rpc.max_request_size.
-var errRequestTooLarge = errors.New("request larger than transfer_rpc.max_request_size")
-
-// limitedConn bounds the bytes read for one request: jsonrpc's decoder holds
-// a whole request in memory, so an endless one must not be read.
-type limitedConn struct {
-	net.Conn
-	read, limit int64
-	exceeded    bool
+// newRPCCodec serves one agent connection: Weft's JSON-RPC codec, which
+// reads each request once (net/rpc/jsonrpc's goes over it four times with
+// encoding/json), bounded by max_request_size, counting the requests it
+// refuses.
+func (r *falconReceiver) newRPCCodec(conn io.ReadWriteCloser, remote string) rpc.ServerCodec {
+	return &serverCodec{
+		ServerCodec: falcon.NewServerCodec(conn, r.cfg.TransferRPC.MaxRequestSize),
+		remote:      remote, r: r,
+	}
 }
 
-func (c *limitedConn) Read(p []byte) (int, error) {
-	if c.read >= c.limit {
-		c.exceeded = true
-		return 0, errRequestTooLarge
-	}
-	if rest := c.limit - c.read; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := c.Conn.Read(p)
-	c.read += int64(n)
-	return n, err
-}
-
-// serverCodec is net/rpc/jsonrpc's server codec, counting requests it cannot
-// read. net/rpc reads requests on one goroutine, so the counter of bytes per
-// request needs no lock.
+// serverCodec counts the requests the codec cannot read, and the calls
+// whose params it cannot read.
 type serverCodec struct {
-	rpc.ServerCodec
-	conn *limitedConn
-	r    *falconReceiver
+	*falcon.ServerCodec
+	remote string
+	r      *falconReceiver
 }
 
 func (c *serverCodec) ReadRequestHeader(req *rpc.Request) error {
-	// The budget is per request. The decoder may already hold the start of
-	// this request, read with the previous one, so the bound is approximate
-	// by at most one read.
-	c.conn.read = 0
 	err := c.ServerCodec.ReadRequestHeader(req)
-	var syntaxErr *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
+	var malformed *falcon.MalformedRequestError
 	switch {
 	case err == nil:
-	case c.conn.exceeded:
+	case errors.Is(err, falcon.ErrRequestTooLarge):
 		c.r.reject(context.Background(), transferRPC, rejectTooLarge, err)
 		c.r.settings.Logger.Warn("Closed an Open-Falcon RPC connection: its request is larger than transfer_rpc.max_request_size; raise it if agents send bigger batches",
-			zap.Int64("max_request_size", c.conn.limit), zap.Stringer("remote", c.conn.RemoteAddr()))
-	case errors.As(err, &syntaxErr), errors.As(err, &typeErr):
+			zap.Int64("max_request_size", c.r.cfg.TransferRPC.MaxRequestSize), zap.String("remote", c.remote))
+	case errors.As(err, &malformed):
 		// Not JSON-RPC: net/rpc closes the connection, as transfer does.
 		c.r.reject(context.Background(), transferRPC, rejectMalformed, err)
 	}

@@ -34,18 +34,24 @@ type Decoder struct {
 // items. On error (data is not JSON, or not an array) it returns items as it
 // was and an error saying what was wrong where.
 func (d *Decoder) Decode(data []byte, items []Item) ([]Item, error) {
-	d.data, d.pos, d.depth = data, 0, 0
-	if len(d.intern) > internLimit {
-		d.intern = nil
-	} else {
-		clear(d.intern)
-	}
+	d.reset(data)
 	out, err := d.top(items)
 	d.data = nil // keep no reference to the caller's buffer
 	if err != nil {
 		return items, err
 	}
 	return out, nil
+}
+
+// reset readies the Decoder for data, one push (or one JSON-RPC request):
+// strings are shared within it, not between them.
+func (d *Decoder) reset(data []byte) {
+	d.data, d.pos, d.depth = data, 0, 0
+	if len(d.intern) > internLimit {
+		d.intern = nil
+	} else {
+		clear(d.intern)
+	}
 }
 
 func (d *Decoder) top(items []Item) ([]Item, error) {
@@ -61,7 +67,7 @@ func (d *Decoder) top(items []Item) ([]Item, error) {
 		err = d.literal("null")
 	default:
 		if err = d.skip(); err == nil {
-			err = fmt.Errorf("a push must be a JSON array of metric items, got %s", kindOf(c))
+			err = notAPush(c)
 		}
 	}
 	if err != nil {
@@ -72,6 +78,13 @@ func (d *Decoder) top(items []Item) ([]Item, error) {
 		return items, d.errorf("invalid character %q after the JSON value", d.data[d.pos])
 	}
 	return items, nil
+}
+
+// notAPush is the error for a push that is JSON but not an array (nor
+// null); c is its first byte. It is not a SyntaxError: the JSON-RPC codec
+// answers it as the call's error and keeps the connection.
+func notAPush(c byte) error {
+	return fmt.Errorf("a push must be a JSON array of metric items, got %s", kindOf(c))
 }
 
 func (d *Decoder) array(items []Item) ([]Item, error) {
@@ -369,7 +382,8 @@ func (d *Decoder) str(intern bool) (string, error) {
 func unquoteSlow(quoted []byte) (string, error) {
 	var s string
 	if err := json.Unmarshal(quoted, &s); err != nil {
-		return "", fmt.Errorf("invalid JSON string %.40q: %w", quoted, err)
+		// scanString checked the escapes already: not expected.
+		return "", &SyntaxError{msg: fmt.Sprintf("invalid JSON string %.40q: %v", quoted, err)}
 	}
 	return s, nil
 }
@@ -587,12 +601,23 @@ func (d *Decoder) ws() {
 	}
 }
 
+// SyntaxError is input that is not JSON, as opposed to JSON of the wrong
+// shape: the JSON-RPC codec closes the connection on it, as net/rpc's JSON
+// codec does, where it answers a wrong shape as the call's error.
+type SyntaxError struct {
+	msg string
+	// Truncated says the input ended in the middle of a value, valid so far.
+	Truncated bool
+}
+
+func (e *SyntaxError) Error() string { return e.msg }
+
 func (d *Decoder) errorf(format string, args ...any) error {
-	return fmt.Errorf("invalid JSON at byte %d: %s", d.pos, fmt.Sprintf(format, args...))
+	return &SyntaxError{msg: fmt.Sprintf("invalid JSON at byte %d: %s", d.pos, fmt.Sprintf(format, args...))}
 }
 
 func (d *Decoder) unexpectedEnd() error {
-	return fmt.Errorf("invalid JSON: it ends at byte %d in the middle of a value", len(d.data))
+	return &SyntaxError{msg: fmt.Sprintf("invalid JSON: it ends at byte %d in the middle of a value", len(d.data)), Truncated: true}
 }
 
 func closer(open byte) byte {

@@ -57,3 +57,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzServerCodec puts arbitrary bytes on a connection, arriving in reads
+// of chunk bytes, through ServerCodec and through net/rpc/jsonrpc's codec
+// under net/rpc's server: the codec must not panic, must end the
+// connection when the bytes end (serve fails a run still going after 10 s),
+// and must answer exactly as net/rpc/jsonrpc does — the same reply lines,
+// byte for byte, and the same items handed to Transfer.Update (the replies
+// carry a digest of them).
+func FuzzServerCodec(f *testing.F) {
+	for _, s := range []string{
+		updateReq + "\n" + pingReq,
+		`{"method":"Transfer.Ping","params":[null],"id":1}{"method":"Transfer.Update","params":[[]],"id":"x"}`,
+		`{"params":[[{"metric":"m","value":"1e3"}]],"ID":1,"Method":"Transfer.Update","params":[{"x":1}]}`,
+		`{"method":"Transfer\u002eUpdate","params":[[{"endpoint":"h\u00e9\ud800"}]],"id":{"a": [1, "<&>"]}}`,
+		`{"method":"Transfer.Nothing","params":[],"id":1} null {"method":"NoDot"}`,
+		`{"method":"Transfer.Update","params":[[{"metric":"m",}]],"id":1}`,
+		"{\"method\":\"Transfer.Update\",\"params\":[[{\"metric\":\"\xff\"}]],\"id\":\"\xe2\x80\xa8\"}",
+		`{"method":"Transfer.Update","params":[[1,"x",[],true,{"step":1.5},{"value":1e999}]],"id":1}`,
+		pingReq + `[1]`, pingReq + `{"method":1}`, pingReq + `nu`, "update web-01 cpu.idle 1 2\n",
+	} {
+		f.Add([]byte(s), uint8(0))
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		compareWithJSONRPC(t, data, int(chunk%17))
+	})
+}

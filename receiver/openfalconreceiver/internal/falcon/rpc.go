@@ -60,7 +60,8 @@ func (t *Transfer) Ping(_ NullRPCRequest, _ *SimpleRPCResponse) error {
 }
 
 // NewRPCServer returns a net/rpc server offering the Transfer service, for
-// connections served with the net/rpc/jsonrpc codec.
+// connections served with ServerCodec (or net/rpc/jsonrpc's codec: the
+// wire format is the same).
 func NewRPCServer(h Handler) (*rpc.Server, error) {
 	s := rpc.NewServer()
 	if err := s.RegisterName("Transfer", &Transfer{handle: h}); err != nil {
@@ -69,9 +70,10 @@ func NewRPCServer(h Handler) (*rpc.Server, error) {
 	return s, nil
 }
 
-// UpdateArgs are Transfer.Update's params. net/rpc's JSON codec hands the
-// raw params to UnmarshalJSON, which decodes them with a pooled Decoder
-// into a pooled buffer, given back when Update returns.
+// UpdateArgs are Transfer.Update's params: the items, in a pooled buffer
+// given back when Update returns. ServerCodec fills them as it reads the
+// request; encoding/json (the HTTP listeners, net/rpc/jsonrpc's codec)
+// through UnmarshalJSON, which decodes with a pooled Decoder.
 type UpdateArgs struct {
 	Items []Item
 	buf   *buffer
@@ -84,10 +86,15 @@ func (a *UpdateArgs) UnmarshalJSON(b []byte) error {
 	items, err := buf.decode(b)
 	if err != nil {
 		buf.release()
-		return fmt.Errorf("Transfer.Update params: %w", err)
+		return updateParamsError(err)
 	}
 	a.Items, a.buf = items, buf
 	return nil
+}
+
+// updateParamsError is the call's error for params that are not items.
+func updateParamsError(err error) error {
+	return fmt.Errorf("Transfer.Update params: %w", err)
 }
 
 // Release gives the buffer of the items back; they must not be used after.
