@@ -27,6 +27,8 @@ const (
 	// period, so that a high-cardinality attribute (a request id) does not
 	// turn tag_values into a copy of the data.
 	candidateMaxValues = 1000
+	// candidateMaxNames bounds the attribute names tracked per period.
+	candidateMaxNames = 10_000
 )
 
 const (
@@ -153,8 +155,17 @@ func (b *candidateBatch) fresh() (names, values []candidateRow) {
 	}
 	for _, k := range b.order {
 		nk := c.hash(b.table, k.scope, k.name, "", false)
+		if _, known := c.counts[nk]; !known && len(c.counts) >= candidateMaxNames {
+			// Attribute names that carry ids (a header name per request)
+			// would grow this without end: past the bound, new names wait
+			// for the next period.
+			continue
+		}
 		if keep(nk) {
 			names = append(names, candidateRow{table: b.table, scope: k.scope, name: k.name, key: nk})
+		}
+		if _, ok := c.counts[nk]; !ok {
+			c.counts[nk] = 0
 		}
 		for _, v := range b.names[k].order {
 			if c.counts[nk] >= candidateMaxValues {

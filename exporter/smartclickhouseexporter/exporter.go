@@ -202,9 +202,22 @@ func (e *chExporter) resync() {
 		case <-e.stop:
 			return
 		case <-t.C:
+			// Shutdown (closing e.stop) cuts a sync short rather than
+			// waiting for it.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			go func() {
+				select {
+				case <-e.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
 			if err := e.runner.sync(ctx); err != nil {
-				e.set.Logger.Warn("Keeping ClickHouse dictionaries and views in sync failed; retrying in a minute", zap.Error(err))
+				select {
+				case <-e.stop: // cut short on purpose
+				default:
+					e.set.Logger.Warn("Keeping ClickHouse dictionaries and views in sync failed; retrying in a minute", zap.Error(err))
+				}
 			}
 			cancel()
 		}

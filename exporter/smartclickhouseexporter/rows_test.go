@@ -279,6 +279,22 @@ func TestCandidates(t *testing.T) {
 	names, values = b.fresh()
 	assert.Len(t, names, 1)
 	assert.Len(t, values, candidateMaxValues)
+
+	// Names that carry ids stop being tracked past a bound, until the
+	// next period.
+	c = newCandidates()
+	b = c.batch("logs", now)
+	for i := 0; i < candidateMaxNames+10; i++ {
+		b.add(scopeAttribute, []string{fmt.Sprintf("http.request.header.x-%d", i)}, []string{"v"})
+	}
+	names, values = b.fresh()
+	assert.Len(t, names, candidateMaxNames)
+	assert.Len(t, values, candidateMaxNames)
+	assert.Len(t, c.counts, candidateMaxNames)
+	b = c.batch("logs", now.Add(candidateRefresh+time.Minute))
+	b.add(scopeAttribute, []string{"http.request.header.x-late"}, []string{"v"})
+	names, _ = b.fresh()
+	assert.Len(t, names, 1, "a new period has room again")
 }
 
 func TestErrorClassification(t *testing.T) {
