@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/schema"
+	"github.com/weftobs/weft/extension/k8smetadataextension"
 	"github.com/weftobs/weft/internal/vocab"
 )
 
@@ -55,6 +56,44 @@ var localIDIndex, peerIDIndex = func() (map[string]int, map[string]int) {
 	}
 	return local, peer
 }()
+
+// vpcIndex is the VPC's place in ids: lookups are by (VPC, IP).
+var vpcIndex = localIDIndex[vocab.VPCID]
+
+// idsOf are the ids of a resource the k8s_metadata extension found, in
+// column order; one that does not fit its column stays 0.
+func idsOf(r k8smetadataextension.Resource) ids {
+	var d ids
+	put := func(name string, v uint32) {
+		if i, ok := localIDIndex[name]; ok && int64(v) <= idMax[i] {
+			d[i] = v
+		}
+	}
+	it, iid := r.AutoInstance()
+	st, sid := r.AutoService()
+	put(vocab.VPCID, r.VPC)
+	put(vocab.ClusterID, uint32(r.Cluster))
+	put(vocab.NodeID, r.Node)
+	put(vocab.NamespaceID, uint32(r.Namespace))
+	put(vocab.WorkloadID, r.Workload)
+	put(vocab.WorkloadKind, uint32(r.WorkloadKind))
+	put(vocab.PodID, r.Pod)
+	put(vocab.ServiceID, r.Service)
+	put(vocab.HostID, r.Host)
+	put(vocab.AutoInstanceType, uint32(it))
+	put(vocab.AutoInstanceID, iid)
+	put(vocab.AutoServiceType, uint32(st))
+	put(vocab.AutoServiceID, sid)
+	return d
+}
+
+// addr is the address again, for lookups.
+func (a ip) addr() netip.Addr {
+	if a.v6 == ([16]byte{}) {
+		return netip.AddrFrom4([4]byte{byte(a.v4 >> 24), byte(a.v4 >> 16), byte(a.v4 >> 8), byte(a.v4)})
+	}
+	return netip.AddrFrom16(a.v6)
+}
 
 // setID stores an id attribute's value if it fits its column.
 func (d *ids) set(i int, v pcommon.Value) bool {

@@ -46,6 +46,12 @@ type Config struct {
 
 	Dictionaries DictionariesConfig `mapstructure:"dictionaries"`
 
+	// Metadata, when set, is the id of a k8s_metadata extension the
+	// exporter asks for the peer of client and server spans that carry no
+	// weft.peer.* ids: set it with smart_encoding's peer_attributes: false,
+	// so the peer side costs no per-span attributes.
+	Metadata *component.ID `mapstructure:"metadata"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }

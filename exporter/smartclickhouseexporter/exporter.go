@@ -20,6 +20,7 @@ import (
 
 	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/metadata"
 	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/schema"
+	"github.com/weftobs/weft/extension/k8smetadataextension"
 )
 
 // resyncInterval is how often the dictionaries, XML files and views are
@@ -41,6 +42,8 @@ type chExporter struct {
 	features schema.Features
 	runner   *schemaRunner
 	cands    *candidates
+
+	lookup k8smetadataextension.Lookup // peers of spans; nil without cfg.Metadata
 
 	mu       sync.Mutex // guards prepared
 	prepared bool       // the tables are known to be there
@@ -85,7 +88,16 @@ func (e *chExporter) options() schema.Options {
 // fails the start. A server that cannot be reached does not: the collector
 // starts, its queue (persistent with sending_queue.storage) holds the data,
 // and the first write that finds the server does the rest.
-func (e *chExporter) start(ctx context.Context, _ component.Host) error {
+func (e *chExporter) start(ctx context.Context, host component.Host) error {
+	if e.cfg.Metadata != nil {
+		ext, ok := host.GetExtensions()[*e.cfg.Metadata]
+		if !ok {
+			return fmt.Errorf("metadata: extension %q not found: add it to the config's extensions and to service.extensions", e.cfg.Metadata)
+		}
+		if e.lookup, ok = ext.(k8smetadataextension.Lookup); !ok {
+			return fmt.Errorf("metadata: extension %q is not a k8s_metadata extension", e.cfg.Metadata)
+		}
+	}
 	conns := 2
 	if e.cfg.QueueConfig.HasValue() {
 		conns += e.cfg.QueueConfig.Get().NumConsumers
@@ -281,7 +293,7 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	if err := e.ready(ctx); err != nil {
 		return err
 	}
-	var rows spanRows
+	rows := spanRows{lookup: e.lookup}
 	skip := skipped{}
 	rows.addTraces(td, skip)
 	e.countSkipped(ctx, skip)

@@ -8,11 +8,16 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/schema"
+	"github.com/weftobs/weft/extension/k8smetadataextension"
 	"github.com/weftobs/weft/internal/vocab"
 )
 
 // spanRows are the spans table's columns for one request.
 type spanRows struct {
+	// lookup, when set, finds the peer of client and server spans that do
+	// not carry weft.peer.* ids (smart_encoding's peer_attributes: false).
+	lookup k8smetadataextension.Lookup
+
 	n                                               int
 	time                                            []int64
 	start, end, duration                            []uint64
@@ -134,6 +139,11 @@ func (r *spanRows) reserve(n int) {
 
 func (r *spanRows) add(ri *resourceInfo, scopeName, scopeVersion string, s ptrace.Span) {
 	si := readSpan(s, ri.corr)
+	if r.lookup != nil && !si.hasPeer && si.peerIP != (ip{}) {
+		if res, ok := r.lookup.ByIP(ri.ids[vpcIndex], si.peerIP.addr()); ok {
+			si.peer, si.hasPeer = idsOf(res), true
+		}
+	}
 	c := &si.corr
 	if c.signalSource == "" {
 		c.signalSource = vocab.SignalSourceApp

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/model"
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/static"
+	"github.com/weftobs/weft/internal/vocab"
 )
 
 // Lookup is what the k8s_metadata extension serves to other components.
@@ -67,6 +68,40 @@ type Resource struct {
 // Index keys hold addresses in their 16-byte form: a key without pointers
 // hashes fastest, and an IPv4 address and its IPv4-mapped IPv6 form are the
 // same key.
+// AutoInstance is the most specific resource known, as (type, id) in the
+// vocabulary of internal/vocab: the pod, else the node, else a static host,
+// else the IP itself (id 0).
+func (r Resource) AutoInstance() (typ uint8, id uint32) {
+	switch {
+	case r.Pod != 0:
+		return vocab.AutoTypePod, r.Pod
+	case r.Node != 0:
+		return vocab.AutoTypeNode, r.Node
+	case r.Host != 0:
+		return vocab.AutoTypeHost, r.Host
+	}
+	return vocab.AutoTypeIP, 0
+}
+
+// AutoService is the service-level grouping known: the Kubernetes service,
+// else the workload (by kind), else the node or static host, else the
+// cluster.
+func (r Resource) AutoService() (typ uint8, id uint32) {
+	switch {
+	case r.Service != 0:
+		return vocab.AutoTypeService, r.Service
+	case r.Workload != 0 && r.WorkloadKind != 0:
+		return uint8(vocab.AutoTypeWorkloadMin + int(r.WorkloadKind) - 1), r.Workload
+	case r.Node != 0:
+		return vocab.AutoTypeNode, r.Node
+	case r.Host != 0:
+		return vocab.AutoTypeHost, r.Host
+	case r.Cluster != 0:
+		return vocab.AutoTypeCluster, uint32(r.Cluster)
+	}
+	return vocab.AutoTypeIP, 0
+}
+
 type ipKey struct {
 	vpc uint32
 	ip  [16]byte

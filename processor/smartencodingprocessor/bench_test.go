@@ -67,13 +67,17 @@ func batch(custom int) ptrace.Traces {
 // garbage is kept out of the timing too (-benchtime sets the batches made:
 // run it with -benchtime 300x).
 func BenchmarkEncodeSpan(b *testing.B) {
-	b.Run("custom=60", func(b *testing.B) { benchmarkEncode(b, batch(60)) })
-	b.Run("custom=0", func(b *testing.B) { benchmarkEncode(b, batch(0)) })
+	b.Run("custom=60", func(b *testing.B) { benchmarkEncode(b, batch(60), true) })
+	b.Run("custom=0", func(b *testing.B) { benchmarkEncode(b, batch(0), true) })
+	// The peer side left to smart_clickhouse (peer_attributes: false), as
+	// the default pipeline runs it.
+	b.Run("custom=60/peer_attributes=false", func(b *testing.B) { benchmarkEncode(b, batch(60), false) })
 }
 
-func benchmarkEncode(b *testing.B, src ptrace.Traces) {
+func benchmarkEncode(b *testing.B, src ptrace.Traces, peer bool) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.VPCID = 3
+	cfg.PeerAttributes = peer
 	e := newEncoder(cfg)
 	e.lookup = newLookup()
 	spans := src.SpanCount()

@@ -28,6 +28,13 @@ type Config struct {
 	// on server spans, client.address on client spans: those are their own).
 	PeerIPAttributes []string `mapstructure:"peer_ip_attributes"`
 
+	// PeerAttributes writes the peer side's ids on each client and server
+	// span (weft.peer.*). Turn it off when smart_clickhouse resolves the
+	// peer itself while it builds rows (its `metadata` setting): every Int
+	// attribute costs pdata an allocation per span, the exporter's columns
+	// cost nothing.
+	PeerAttributes bool `mapstructure:"peer_attributes"`
+
 	// Strip lists attribute names, or prefixes ending in "*", to remove once
 	// a record has been tagged. Only k8s.* attributes whose resource was found
 	// are ever removed: an attribute no id determines stays, whatever this
@@ -44,6 +51,7 @@ type Config struct {
 func createDefaultConfig() component.Config {
 	return &Config{
 		Metadata:          component.MustNewID("k8s_metadata"),
+		PeerAttributes:    true,
 		LocalIPAttributes: []string{"k8s.pod.ip", "host.ip", "net.host.ip"},
 		PeerIPAttributes:  []string{"client.address", "server.address", "network.peer.address", "net.peer.ip", "net.sock.peer.addr"},
 		// What k8sattributesprocessor and resource detectors add that the

@@ -53,6 +53,9 @@ func (e *encoder) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Tra
 		var last peerCache
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
+			if !e.cfg.PeerAttributes {
+				continue
+			}
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				e.encodePeer(spans.At(k), vpc, &last)
@@ -186,45 +189,14 @@ var (
 func putIDs(attrs pcommon.Map, names *idNames, r k8smetadataextension.Resource) {
 	ids := [len(vocab.ResourceIDs)]int64{int64(r.VPC), int64(r.Cluster), int64(r.Node), int64(r.Namespace),
 		int64(r.Workload), int64(r.WorkloadKind), int64(r.Pod), int64(r.Service), int64(r.Host)}
-	ids[9], ids[10] = autoInstance(r)
-	ids[11], ids[12] = autoService(r)
+	it, iid := r.AutoInstance()
+	st, sid := r.AutoService()
+	ids[9], ids[10], ids[11], ids[12] = int64(it), int64(iid), int64(st), int64(sid)
 	for i, v := range ids {
 		if v != 0 {
 			attrs.PutInt(names[i], v)
 		}
 	}
-}
-
-// autoInstance is the most specific resource known: pod, else node, else a
-// static host, else the IP itself.
-func autoInstance(r k8smetadataextension.Resource) (typ, id int64) {
-	switch {
-	case r.Pod != 0:
-		return vocab.AutoTypePod, int64(r.Pod)
-	case r.Node != 0:
-		return vocab.AutoTypeNode, int64(r.Node)
-	case r.Host != 0:
-		return vocab.AutoTypeHost, int64(r.Host)
-	}
-	return vocab.AutoTypeIP, 0
-}
-
-// autoService is the service-level grouping known: the Kubernetes service,
-// else the workload, else the node, else the cluster.
-func autoService(r k8smetadataextension.Resource) (typ, id int64) {
-	switch {
-	case r.Service != 0:
-		return vocab.AutoTypeService, int64(r.Service)
-	case r.Workload != 0 && r.WorkloadKind != 0:
-		return vocab.AutoTypeWorkloadMin + int64(r.WorkloadKind) - 1, int64(r.Workload)
-	case r.Node != 0:
-		return vocab.AutoTypeNode, int64(r.Node)
-	case r.Host != 0:
-		return vocab.AutoTypeHost, int64(r.Host)
-	case r.Cluster != 0:
-		return vocab.AutoTypeCluster, int64(r.Cluster)
-	}
-	return vocab.AutoTypeIP, 0
 }
 
 // ipValue reads an IP from a string attribute, or the first element of a
