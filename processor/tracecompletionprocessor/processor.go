@@ -172,6 +172,13 @@ func (p *tcProcessor) record(ctx context.Context, res stitch.Result) {
 	if res.Merged > 0 {
 		tb.ProcessorTraceCompletionMergedSessions.Add(ctx, int64(res.Merged))
 	}
+	if res.Corrupt > 0 {
+		tb.ProcessorTraceCompletionCorruptSpans.Add(ctx, int64(res.Corrupt))
+		// Error level: held encodings are Weft's own, so this is a bug that
+		// loses span data, not bad input.
+		p.logger.Error("Held spans failed to decode and were sent incomplete or dropped; please report this as a bug",
+			zap.Int("spans", res.Corrupt))
+	}
 	spans, bytes := p.eng.Buffered()
 	lateKeys := int64(p.eng.LateKeys())
 	p.gaugeMu.Lock()

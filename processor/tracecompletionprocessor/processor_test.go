@@ -19,6 +19,7 @@ import (
 
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/groundtruth"
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/metadatatest"
+	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/stitch"
 )
 
 // shop is a small simulated shop: every kind of link, DeepFlow rows and
@@ -231,4 +232,15 @@ func TestConcurrentConsumers(t *testing.T) {
 		assert.Zero(t, rep.CrossTrace)
 		assert.Zero(t, rep.Missing)
 	}
+}
+
+// TestCorruptSpansAreCounted: spans whose held encoding did not decode are
+// counted (and logged), not silently lost.
+func TestCorruptSpansAreCounted(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	p := newTestProcessor(t, createDefaultConfig().(*Config), tt, new(consumertest.TracesSink))
+	p.record(t.Context(), stitch.Result{Corrupt: 3})
+	require.NoError(t, p.Shutdown(t.Context()))
+	assert.Equal(t, int64(3), sum(t, tt, "otelcol_processor_trace_completion_corrupt_spans"))
 }

@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                          []metric.Registration
 	ProcessorTraceCompletionBufferedBytes  metric.Int64UpDownCounter
 	ProcessorTraceCompletionBufferedSpans  metric.Int64UpDownCounter
+	ProcessorTraceCompletionCorruptSpans   metric.Int64Counter
 	ProcessorTraceCompletionEvictedSpans   metric.Int64Counter
 	ProcessorTraceCompletionGroupsFlushed  metric.Int64Counter
 	ProcessorTraceCompletionLateJoinKeys   metric.Int64UpDownCounter
@@ -75,6 +76,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorTraceCompletionBufferedSpans, err = builder.meter.Int64UpDownCounter(
 		"otelcol_processor_trace_completion_buffered_spans",
 		metric.WithDescription("Spans held, waiting for related spans. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceCompletionCorruptSpans, err = builder.meter.Int64Counter(
+		"otelcol_processor_trace_completion_corrupt_spans",
+		metric.WithDescription("Held spans (or their shared resource and scope) whose compact encoding failed to decode; a bug in Weft. They were sent incomplete, or lost when they were response rows merged into a session. [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

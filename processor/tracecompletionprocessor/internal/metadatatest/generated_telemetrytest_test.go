@@ -21,6 +21,7 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ProcessorTraceCompletionBufferedBytes.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionBufferedSpans.Add(context.Background(), 1)
+	tb.ProcessorTraceCompletionCorruptSpans.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionEvictedSpans.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionGroupsFlushed.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionLateJoinKeys.Add(context.Background(), 1)
@@ -32,6 +33,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTraceCompletionBufferedSpans(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTraceCompletionCorruptSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTraceCompletionEvictedSpans(t, testTel,

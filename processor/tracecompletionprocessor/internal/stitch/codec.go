@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -34,6 +35,13 @@ const (
 	seenSize = 1 << 15
 	// maxInterned is the longest value interned.
 	maxInterned = 96
+	// dictEntryBytes estimates what an interned string costs besides its
+	// bytes: its slot in strs and its entry in ids (string header, id,
+	// control byte, load factor and growth headroom).
+	dictEntryBytes = 72
+	// dictBaseBytes is what an empty dictionary costs: mostly the seen
+	// filter and the hot cache, which live as long as the dictionary.
+	dictBaseBytes = int64(unsafe.Sizeof(dict{}))
 )
 
 // dict interns strings. Encoders hold mu; decoders read a snapshot of strs
@@ -51,6 +59,17 @@ type dict struct {
 	// filled is set (with publish) once the dictionary is full, for the
 	// engine to start a new one without taking mu.
 	filled atomic.Bool
+	// size estimates the dictionary's memory (under mu); pubSize is it as
+	// of the last publish. Held spans keep the whole dictionary alive, and
+	// unique keys are interned at once, so the engine counts it against
+	// max_bytes: a blob alone may be a tenth of what its span pins.
+	size    int64
+	pubSize atomic.Int64
+	// users (resScopes held that were encoded with the dictionary) and
+	// charged (what of its size Engine.bytes includes) are the engine's,
+	// under Engine.mu.
+	users   int32
+	charged int64
 }
 
 const hotSize = 1 << 12
@@ -61,8 +80,9 @@ type hotEntry struct {
 }
 
 func newDict() *dict {
-	d := &dict{ids: make(map[string]uint32, 1024)}
+	d := &dict{ids: make(map[string]uint32, 1024), size: dictBaseBytes}
 	d.pub.Store(&d.strs)
+	d.pubSize.Store(d.size)
 	return d
 }
 
@@ -74,6 +94,7 @@ func (d *dict) full() bool { return len(d.strs) >= dictCap }
 func (d *dict) publish() {
 	s := d.strs
 	d.pub.Store(&s)
+	d.pubSize.Store(d.size)
 	d.filled.Store(d.full())
 }
 
@@ -127,6 +148,7 @@ func (e *encoder) str(s string, key bool) {
 			s = strings.Clone(s) // do not pin the receiver's buffers
 			d.strs = append(d.strs, s)
 			d.ids[s] = id
+			d.size += int64(len(s)) + dictEntryBytes
 			hot.s, hot.id = s, id
 			e.uvarint(uint64(id)<<1 | 1)
 			return

@@ -180,3 +180,53 @@ func FuzzCodecDecoder(f *testing.F) {
 		dec.span(ptrace.NewSpan(), &fl)
 	})
 }
+
+// TestHeldBytesCountInternedKeys: attribute keys (of map values too) are
+// interned at once, so a span with unique keys pins far more dictionary
+// than its blob; max_bytes must see that memory, and give it back when the
+// spans leave.
+func TestHeldBytesCountInternedKeys(t *testing.T) {
+	e := New(testOptions())
+	mk := func(i int) (ptrace.Traces, int) {
+		td := app{id: uint64(i + 1), trace: uint64(i + 1), kind: ptrace.SpanKindServer, service: "s"}.traces()
+		a := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+		nested := a.PutEmptyMap("nested")
+		n := 0
+		for k := 0; k < 20; k++ {
+			key := "custom.attribute.with.a.long.name." + strconv.Itoa(i) + "." + strconv.Itoa(k)
+			a.PutInt(key, 1)
+			nk := "nested." + key
+			nested.PutInt(nk, 1)
+			n += len(key) + len(nk)
+		}
+		return td, n
+	}
+	td, _ := mk(0)
+	e.Add(t0, td)
+	_, first := e.Buffered()
+	keyBytes := 0
+	for i := 1; i < 200; i++ {
+		td, n := mk(i)
+		keyBytes += n
+		e.Add(t0, td)
+	}
+	_, held := e.Buffered()
+	assert.GreaterOrEqual(t, held-first, int64(keyBytes), "held bytes grow at least with the interned keys")
+	e.Flush(t0.Add(time.Hour), true)
+	_, held = e.Buffered()
+	assert.Zero(t, held, "a dictionary no held span uses is not counted")
+}
+
+// TestCorruptEncodingsAreReported: a held span whose encoding does not
+// decode still leaves, and the result says so.
+func TestCorruptEncodingsAreReported(t *testing.T) {
+	e := New(testOptions())
+	e.Add(t0, app{id: 1, trace: 1, kind: ptrace.SpanKindServer, service: "s"}.traces())
+	e.Add(t0, app{id: 2, parent: 1, trace: 1, kind: ptrace.SpanKindClient, service: "s"}.traces())
+	e.mu.Lock()
+	e.at(1).blob = []byte{0xff} // a truncated varint
+	e.mu.Unlock()
+	res := e.Flush(t0.Add(time.Hour), true)
+	assert.Equal(t, 2, res.Spans)
+	assert.Equal(t, 1, res.Corrupt)
+}

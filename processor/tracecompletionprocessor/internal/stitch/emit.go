@@ -15,7 +15,7 @@ type emitter struct {
 	spans   int
 	byRsc   map[*resScope]ptrace.SpanSlice
 	strs    map[*dict][]string
-	corrupt int
+	corrupt int // encodings that did not decode; reported in Result.Corrupt
 }
 
 func newEmitter() *emitter {
@@ -48,6 +48,18 @@ func (em *emitter) slice(rsc *resScope) ptrace.SpanSlice {
 
 // add appends a linked group's spans.
 func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
+	// A response row merged into its request row is not sent on, so its
+	// span id disappears: spans whose parent it was go under the session
+	// (the request row) instead of pointing at a span nobody receives.
+	var moved map[pcommon.SpanID]pcommon.SpanID
+	for i := range lms {
+		if r := lms[i].merged; r >= 0 {
+			if moved == nil {
+				moved = map[pcommon.SpanID]pcommon.SpanID{}
+			}
+			moved[members[r].f.spanID] = members[i].f.spanID
+		}
+	}
 	for i := range members {
 		m := &lms[i]
 		if m.absorbed {
@@ -71,6 +83,9 @@ func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
 		case !m.ext.IsEmpty():
 			parent = m.ext
 		}
+		if to, ok := moved[parent]; ok && to != f.spanID {
+			parent = to
+		}
 		attrs := sp.Attributes()
 		switch {
 		case !parent.IsEmpty() && m.key != keyNone:
@@ -85,6 +100,11 @@ func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
 		case f.flags&flagSelfParent != 0:
 			// DeepFlow's "no parent": a span cannot be its own parent.
 			sp.SetParentSpanID(pcommon.SpanID{})
+		default:
+			if to, ok := moved[f.parentID]; ok && !f.parentID.IsEmpty() && to != f.spanID {
+				sp.SetParentSpanID(to)
+				attrs.PutStr(vocab.LinkOriginalParentSpanID, f.parentID.String())
+			}
 		}
 		if m.merged >= 0 {
 			em.mergeResponse(sp, f, &members[m.merged])
@@ -94,7 +114,8 @@ func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
 
 // mergeResponse completes a request row with what its response row knew:
 // attributes the request lacks (status code, response sizes), the status,
-// and the response's correlation ids in Weft's vocabulary.
+// its events and links (the response row is not sent, so they would be
+// lost otherwise), and the response's correlation ids in Weft's vocabulary.
 func (em *emitter) mergeResponse(sp ptrace.Span, f *fields, resp *held) {
 	tmp := ptrace.NewSpan()
 	dec := decoder{b: resp.blob, strs: em.strings(resp.rsc.d)}
@@ -112,6 +133,11 @@ func (em *emitter) mergeResponse(sp ptrace.Span, f *fields, resp *held) {
 	if sp.Status().Code() == ptrace.StatusCodeUnset && tmp.Status().Code() != ptrace.StatusCodeUnset {
 		tmp.Status().CopyTo(sp.Status())
 	}
+	// tmp is scratch: its events and links can move rather than be copied.
+	tmp.Events().MoveAndAppendTo(sp.Events())
+	sp.SetDroppedEventsCount(sp.DroppedEventsCount() + tmp.DroppedEventsCount())
+	tmp.Links().MoveAndAppendTo(sp.Links())
+	sp.SetDroppedLinksCount(sp.DroppedLinksCount() + tmp.DroppedLinksCount())
 	attrs.PutStr(vocab.SessionResponseSpanID, resp.f.spanID.String())
 	for _, k := range [...]string{dfType, vocab.MessageType} {
 		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {

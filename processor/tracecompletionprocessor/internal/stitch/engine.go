@@ -248,6 +248,10 @@ type Result struct {
 	Evicted map[string]int
 	// Merged counts response rows merged into their request row.
 	Merged int
+	// Corrupt counts held spans (or their resource and scope) whose
+	// encoding did not decode: a bug in Weft, and those spans went out
+	// incomplete or, for merged response rows, not at all.
+	Corrupt int
 }
 
 func (r *Result) add(reason string, n int) {
@@ -482,8 +486,10 @@ func (e *Engine) insert(src *rec, now int64) {
 	size := recBytes + int64(cap(rp.blob)) + fifoEntryBytes
 	if rp.rsc.refs == 0 {
 		e.bytes += rp.rsc.size
+		rp.rsc.d.users++
 	}
 	rp.rsc.refs++
+	e.chargeDict(rp.rsc.d)
 
 	if f.realTrace() {
 		k := traceKey(f.traceID)
@@ -520,6 +526,25 @@ func (e *Engine) insert(src *rec, now int64) {
 	e.bytes += size
 	e.spans++
 	e.fifo = append(e.fifo, fifoEnt{ref: r, gen: gen, at: now + int64(e.opt.Wait)})
+}
+
+// chargeDict brings what Engine.bytes includes for a dictionary held spans
+// use up to its size: it grows while they are held, as later batches
+// intern strings.
+func (e *Engine) chargeDict(d *dict) {
+	n := d.pubSize.Load()
+	e.bytes += n - d.charged
+	d.charged = n
+}
+
+// releaseDict stops counting a dictionary once no held span uses it. The
+// engine's current dictionary stays alive regardless, but only one: it is
+// not what max_bytes has to bound.
+func (e *Engine) releaseDict(d *dict) {
+	if d.users--; d.users == 0 {
+		e.bytes -= d.charged
+		d.charged = 0
+	}
 }
 
 // trimChain cuts a key's chain after maxChainWalk records. Joins never look
@@ -944,6 +969,7 @@ func (e *Engine) detach(root uint32, reason string) detached {
 		e.bytes -= int64(rp.bytes)
 		if rp.rsc.refs--; rp.rsc.refs == 0 {
 			e.bytes -= rp.rsc.size
+			e.releaseDict(rp.rsc.d)
 		}
 		*rp = rec{gen: rp.gen + 1}
 		e.free = append(e.free, r)

@@ -128,6 +128,7 @@ func (e *Engine) link(now time.Time, groups []detached) Result {
 	}
 	res.Traces = em.td
 	res.Spans = em.spans
+	res.Corrupt = em.corrupt
 	e.lateKeys.Store(int64(e.late.len()))
 	return res
 }

@@ -519,3 +519,43 @@ func TestSharedKeyChainsStayShort(t *testing.T) {
 	assert.Zero(t, n)
 	assert.Zero(t, b)
 }
+
+// TestMergedResponseKeepsEventsLinksAndChildren: the response row merged
+// into a session is not sent, so its events and links move to the session,
+// and a span whose parent it was goes under the session.
+func TestMergedResponseKeepsEventsLinksAndChildren(t *testing.T) {
+	req := net{id: 1, obs: "s-p", agent: "n", start: 0, end: 0, tcpReq: 10, sysReq: 70, msg: "request", flow: 42, capReq: 7, trace: 9, prop: 50}
+	resp := net{id: 2, obs: "s-p", agent: "n", start: 3000, end: 3000, tcpResp: 20, sysResp: 71, msg: "response", flow: 42, capResp: 8, trace: 9, prop: 50}
+	child := app{id: 5, parent: 2, trace: 9, kind: ptrace.SpanKindInternal, start: 3100, end: 3200, service: "s"}
+	respTD := resp.traces()
+	sp := respTD.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	ev := sp.Events().AppendEmpty()
+	ev.SetName("exception")
+	ev.SetTimestamp(at(3000))
+	sp.SetDroppedEventsCount(2)
+	ln := sp.Links().AppendEmpty()
+	ln.SetTraceID(tid(77))
+	ln.SetSpanID(sid(78))
+
+	e := New(testOptions())
+	e.Add(t0, req.traces())
+	e.Add(t0, respTD)
+	e.Add(t0, child.traces())
+	res := e.Flush(t0.Add(time.Hour), true)
+	o := collect(res.Traces)
+
+	require.Equal(t, 1, res.Merged)
+	_, sent := o[sid(2)]
+	require.False(t, sent, "the response row is merged, not sent")
+	s := o.span(t, 1)
+	require.Equal(t, 1, s.Events().Len())
+	assert.Equal(t, "exception", s.Events().At(0).Name())
+	assert.Equal(t, at(3000), s.Events().At(0).Timestamp())
+	assert.Equal(t, uint32(2), s.DroppedEventsCount())
+	require.Equal(t, 1, s.Links().Len())
+	assert.Equal(t, sid(78), s.Links().At(0).SpanID())
+	assert.Equal(t, uint64(1), o.parent(t, 5), "the response row's child is under the session")
+	v, ok := o.span(t, 5).Attributes().Get(vocab.LinkOriginalParentSpanID)
+	require.True(t, ok)
+	assert.Equal(t, sid(2).String(), v.Str())
+}
