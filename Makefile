@@ -23,7 +23,7 @@ BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -benchtime 1s
 GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './tests/*' -not -name '*_test.go')
 COMPONENT_METADATA := $(shell find receiver processor exporter extension -name metadata.yaml)
 
-.PHONY: all build run test bench lint fmt generate services tools clean
+.PHONY: all build run test bench lint fmt generate services tools clean plugins
 
 all: build
 
@@ -55,6 +55,12 @@ generate: $(MDATAGEN)
 run: build services
 	@mkdir -p data
 	$(BIN) --config $(CONFIG)
+
+# Builds the example Wasm plugins (internal/wasmplugin/ABI.md) with the
+# standard Go toolchain into bin/plugins/.
+plugins:
+	@mkdir -p bin/plugins
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/plugins/example.wasm ./internal/wasmplugin/example
 
 # Installs (Debian packages) and starts the local services Weft and its tests
 # use. Idempotent.

@@ -1,0 +1,490 @@
+// Package wasmplugin runs user-supplied WebAssembly plugins that extract
+// correlation keys from spans, sandboxed with wazero: a plugin has no
+// filesystem, no network, a memory limit and a deadline per call, and
+// whatever it does (trap, loop, exhaust memory, answer garbage) the call
+// returns an error and the caller passes the record on unchanged.
+//
+// The contract between host and plugin is ABI.md. A module is compiled once
+// by Load; each concurrent caller gets its own instance from a small pool,
+// because a Wasm instance is single-threaded.
+package wasmplugin
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// Options configure a plugin. Zero values take the defaults.
+type Options struct {
+	// MemoryLimit is the most linear memory one instance may have, in
+	// bytes, rounded up to 64 KiB pages. Default 64 MiB.
+	MemoryLimit uint64
+	// Timeout bounds one call, wall clock. Default 20ms: a plugin's call
+	// takes microseconds, the margin is for GC and a busy machine, and a
+	// call that times out costs a new instance (milliseconds).
+	Timeout time.Duration
+	// Instances is the size of the instance pool: at most this many calls
+	// run at once, others wait. Default GOMAXPROCS.
+	Instances int
+}
+
+const (
+	defaultMemoryLimit = 64 << 20
+	defaultTimeout     = 20 * time.Millisecond
+	wasmPage           = 64 << 10
+	maxPages           = 65536 // 4 GiB, wasm32's whole address space
+	// stderrHead is how much of a plugin's stderr a CallError keeps.
+	stderrHead = 512
+)
+
+// Plugin is a loaded plugin. Its methods are safe for concurrent use.
+type Plugin struct {
+	name     string
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	timeout  time.Duration
+	memLimit uint64
+	// filter is what weft_attribute_prefixes asked for, read once at load.
+	filter keyFilter
+	// slots holds one entry per pool place: a ready instance, or nil for
+	// a place whose instance is not started yet or was dropped after a
+	// failure. Taking from it is how a caller gets exclusive use.
+	slots  chan *instance
+	closed atomic.Bool
+	stats  counters
+}
+
+// Load reads, compiles and checks the plugin at path.
+func Load(ctx context.Context, path string, opts Options) (*Plugin, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("wasm plugin: %w", err)
+	}
+	return LoadBytes(ctx, path, wasm, opts)
+}
+
+// LoadBytes compiles and checks a plugin module; name is used in errors.
+// It starts one instance to check the ABI version, so a plugin that cannot
+// start or has the wrong version fails here, not on the first span.
+func LoadBytes(ctx context.Context, name string, wasm []byte, opts Options) (*Plugin, error) {
+	if opts.MemoryLimit == 0 {
+		opts.MemoryLimit = defaultMemoryLimit
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultTimeout
+	}
+	if opts.Instances <= 0 {
+		opts.Instances = runtime.GOMAXPROCS(0)
+	}
+	pages := (opts.MemoryLimit + wasmPage - 1) / wasmPage
+	if pages > maxPages {
+		pages = maxPages
+	}
+	// CloseOnContextDone makes compiled code check for cancellation in
+	// loops and calls, which is what lets a deadline stop a plugin that
+	// never returns.
+	cfg := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(uint32(pages)).
+		WithCloseOnContextDone(true)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	p := &Plugin{
+		name:     name,
+		rt:       rt,
+		timeout:  opts.Timeout,
+		memLimit: pages * wasmPage,
+		slots:    make(chan *instance, opts.Instances),
+	}
+	if err := p.init(ctx, wasm); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("wasm plugin %s: %w", name, err)
+	}
+	return p, nil
+}
+
+func (p *Plugin) init(ctx context.Context, wasm []byte) error {
+	compiled, err := p.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fmt.Errorf("not a valid wasm module: %w", err)
+	}
+	p.compiled = compiled
+	if err := checkModule(compiled); err != nil {
+		return err
+	}
+	// The WASI host module is shared by all instances. Only what Go's
+	// wasip1 runtime needs at start does anything: clocks and random are
+	// configured per instance, there are no preopened directories and no
+	// sockets, so file and socket calls fail with EBADF/ENOTSUP.
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
+		return fmt.Errorf("starting WASI: %w", err)
+	}
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		return err
+	}
+	stack := []uint64{0}
+	vctx, cancel := context.WithTimeout(ctx, p.startTimeout())
+	defer cancel()
+	if err := inst.mod.ExportedFunction(exportVersion).CallWithStack(vctx, stack); err != nil {
+		return fmt.Errorf("%s failed: %w", exportVersion, err)
+	}
+	if v := int32(stack[0]); v != ABIVersion {
+		return fmt.Errorf("plugin implements ABI version %d, this Weft implements version %d: rebuild the plugin against ABI.md version %d", v, ABIVersion, ABIVersion)
+	}
+	if f := inst.mod.ExportedFunction(exportPrefixes); f != nil {
+		if err := f.CallWithStack(vctx, stack); err != nil {
+			return fmt.Errorf("%s failed: %w", exportPrefixes, err)
+		}
+		b, ok := inst.mem.Read(uint32(stack[0]>>32), uint32(stack[0]))
+		if !ok {
+			return fmt.Errorf("%s returned %#x, outside the plugin's memory (see ABI.md)", exportPrefixes, stack[0])
+		}
+		if p.filter, err = decodePrefixes(b); err != nil {
+			return fmt.Errorf("%s: %w (see ABI.md)", exportPrefixes, err)
+		}
+	}
+	p.slots <- inst
+	for len(p.slots) < cap(p.slots) {
+		p.slots <- nil
+	}
+	return nil
+}
+
+// checkModule checks the module's imports and exports against ABI.md, so
+// that a wrong module fails at load with a message saying what is wrong.
+func checkModule(m wazero.CompiledModule) error {
+	for _, f := range m.ImportedFunctions() {
+		mod, fn, _ := f.Import()
+		if mod != wasiModule {
+			return fmt.Errorf("plugin imports %s.%s; plugins may import only %s functions (see ABI.md)", mod, fn, wasiModule)
+		}
+	}
+	for _, mem := range m.ImportedMemories() {
+		mod, n, _ := mem.Import()
+		return fmt.Errorf("plugin imports memory %s.%s; a plugin must define and export its own memory (see ABI.md)", mod, n)
+	}
+	if _, ok := m.ExportedMemories()[exportMemory]; !ok {
+		return fmt.Errorf("plugin does not export its memory as %q (see ABI.md)", exportMemory)
+	}
+	want := []struct {
+		name           string
+		params, result []api.ValueType
+		optional       bool
+	}{
+		{exportVersion, nil, []api.ValueType{api.ValueTypeI32}, false},
+		{exportAlloc, []api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}, false},
+		{exportExtract, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}, false},
+		{exportPrefixes, nil, []api.ValueType{api.ValueTypeI64}, true},
+	}
+	exports := m.ExportedFunctions()
+	for _, w := range want {
+		f, ok := exports[w.name]
+		if !ok && w.optional {
+			continue
+		}
+		if !ok {
+			return fmt.Errorf("plugin does not export %s (see ABI.md; in Go: //go:wasmexport %s, built with -buildmode=c-shared)", w.name, w.name)
+		}
+		if !sameTypes(f.ParamTypes(), w.params) || !sameTypes(f.ResultTypes(), w.result) {
+			return fmt.Errorf("plugin export %s has signature %s -> %s, want %s -> %s (see ABI.md)", w.name,
+				typeNames(f.ParamTypes()), typeNames(f.ResultTypes()), typeNames(w.params), typeNames(w.result))
+		}
+	}
+	return nil
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func typeNames(ts []api.ValueType) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = api.ValueTypeName(t)
+	}
+	return "(" + strings.Join(names, ", ") + ")"
+}
+
+// startTimeout bounds starting an instance (a Go plugin's runtime init) and
+// the version check, which may take much longer than a call.
+func (p *Plugin) startTimeout() time.Duration {
+	return max(100*p.timeout, 5*time.Second)
+}
+
+// instance is one running copy of the plugin, used by one caller at a time.
+type instance struct {
+	mod            api.Module
+	mem            api.Memory
+	alloc, extract api.Function
+	inPtr, inCap   uint32 // the input buffer the plugin gave weft_alloc
+	stack          [2]uint64
+	stderr         headWriter
+	keys           map[string]string // interned answer keys
+
+	// The per-call deadline. wazero stops a call when the context it was
+	// given is done; a context.WithTimeout per call costs allocations and
+	// a timer each time, so every instance has one context for its whole
+	// life and one timer, armed for each call, that cancels it. Once it
+	// has fired the instance is dead anyway (wazero closes the module).
+	ctx      context.Context
+	cancel   context.CancelFunc
+	timer    *time.Timer
+	timedOut atomic.Bool
+}
+
+// close stops the instance's timer and module.
+func (inst *instance) close() {
+	inst.timer.Stop()
+	inst.cancel()
+	_ = inst.mod.Close(context.Background())
+}
+
+func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	inst := &instance{keys: make(map[string]string)}
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous, so the pool may hold many instances
+		// A reactor (Go -buildmode=c-shared) starts its runtime in
+		// _initialize; a module without it has nothing to start.
+		WithStartFunctions("_initialize").
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader).
+		WithStderr(&inst.stderr)
+	sctx, cancel := context.WithTimeout(ctx, p.startTimeout())
+	defer cancel()
+	mod, err := p.rt.InstantiateModule(sctx, p.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting an instance: %w%s", err, inst.stderr.suffix())
+	}
+	p.stats.instantiations.Add(1)
+	inst.mod = mod
+	inst.mem = mod.ExportedMemory(exportMemory)
+	inst.alloc = mod.ExportedFunction(exportAlloc)
+	inst.extract = mod.ExportedFunction(exportExtract)
+	// Not derived from ctx: the instance outlives the call that made it.
+	inst.ctx, inst.cancel = context.WithCancel(context.Background())
+	inst.timer = time.AfterFunc(time.Hour, func() {
+		inst.timedOut.Store(true)
+		inst.cancel()
+	})
+	inst.timer.Stop()
+	return inst, nil
+}
+
+// Name returns the name the plugin was loaded with.
+func (p *Plugin) Name() string { return p.name }
+
+// Stats returns the plugin's counters.
+func (p *Plugin) Stats() Stats { return p.stats.snapshot() }
+
+// Extract runs the plugin on rec and appends the pairs it extracted to dst.
+// On error dst is returned unchanged and the error is a *CallError; the
+// caller should pass the record on as it was and count the failure
+// (FailureOf). It blocks only while all instances are busy, and no longer
+// than ctx allows.
+func (p *Plugin) Extract(ctx context.Context, rec Record, dst []KV) ([]KV, error) {
+	p.stats.calls.Add(1)
+	size, resN, spanN := encodedSize(rec, p.filter)
+	if size > MaxInputBytes {
+		return dst, p.fail(FailureInput, fmt.Errorf("record encodes to %d bytes, more than %d", size, MaxInputBytes), "")
+	}
+	// The caller's context is checked here and while waiting for an
+	// instance; during the call the per-call deadline bounds the wait.
+	if err := ctx.Err(); err != nil {
+		return dst, p.fail(FailureUnavailable, err, "")
+	}
+	inst, err := p.acquire(ctx)
+	if err != nil {
+		return dst, p.fail(FailureUnavailable, err, "")
+	}
+	out, f, err := p.call(ctx, inst, rec, size, resN, spanN, dst)
+	if err != nil {
+		stderr := inst.stderr.String()
+		// An instance that failed may be closed or half-way through
+		// anything: drop it, the next caller of its slot starts a new one.
+		inst.close()
+		p.slots <- nil
+		return dst, p.fail(f, err, stderr)
+	}
+	p.slots <- inst
+	return out, nil
+}
+
+func (p *Plugin) fail(f Failure, err error, stderr string) error {
+	p.stats.failures[f].Add(1)
+	return &CallError{Plugin: p.name, Failure: f, Err: err, Stderr: stderr}
+}
+
+func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	var inst *instance
+	select {
+	case inst = <-p.slots:
+	default:
+		select {
+		case inst = <-p.slots:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for a free instance: %w", ctx.Err())
+		}
+	}
+	if inst != nil {
+		return inst, nil
+	}
+	if p.closed.Load() {
+		p.slots <- nil
+		return nil, ErrClosed
+	}
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		p.slots <- nil
+		return nil, err
+	}
+	return inst, nil
+}
+
+// call sends rec to inst and decodes the answer. It returns the failure kind
+// with any error.
+func (p *Plugin) call(ctx context.Context, inst *instance, rec Record, size, resN, spanN int, dst []KV) (out []KV, f Failure, err error) {
+	inst.stderr.reset()
+	// wazero turns panics inside the guest into errors; this is the last
+	// line that keeps a bug on either side from taking the collector down.
+	defer func() {
+		if r := recover(); r != nil {
+			out, f, err = dst, FailureTrap, fmt.Errorf("panic during call: %v", r)
+		}
+	}()
+
+	if uint32(size) > inst.inCap {
+		want := max(uint32(minInputBuffer), nextPow2(uint32(size)))
+		// weft_alloc runs once per instance or when records outgrow the
+		// buffer, and may grow memory and collect garbage: it gets the
+		// start-up deadline, not the per-record one.
+		actx, acancel := context.WithTimeout(ctx, p.startTimeout())
+		inst.stack[0] = uint64(want)
+		err := inst.alloc.CallWithStack(actx, inst.stack[:1])
+		acancel()
+		if err != nil {
+			return dst, p.classify(actx, inst, err), fmt.Errorf("%s(%d): %w", exportAlloc, want, err)
+		}
+		ptr := uint32(inst.stack[0])
+		if ptr == 0 || uint64(ptr)+uint64(want) > uint64(inst.mem.Size()) {
+			return dst, FailureGarbage, fmt.Errorf("%s(%d) returned %#x, not a buffer inside its %d bytes of memory", exportAlloc, want, ptr, inst.mem.Size())
+		}
+		inst.inPtr, inst.inCap = ptr, want
+	}
+	// Encode straight into the plugin's memory: one copy of the record.
+	buf, ok := inst.mem.Read(inst.inPtr, uint32(size))
+	if !ok {
+		return dst, FailureGarbage, fmt.Errorf("input buffer %#x+%d is no longer inside the plugin's memory", inst.inPtr, size)
+	}
+	encode(buf, rec, p.filter, resN, spanN)
+
+	inst.stack[0], inst.stack[1] = uint64(inst.inPtr), uint64(size)
+	inst.timer.Reset(p.timeout)
+	err = inst.extract.CallWithStack(inst.ctx, inst.stack[:2])
+	if !inst.timer.Stop() {
+		// The deadline passed, during the call or just after it: either
+		// way the instance's context is cancelled and it must go.
+		return dst, FailureTimeout, fmt.Errorf("%s: did not return within %v", exportExtract, p.timeout)
+	}
+	if err != nil {
+		return dst, p.classify(inst.ctx, inst, err), fmt.Errorf("%s: %w", exportExtract, err)
+	}
+	res := inst.stack[0]
+	ptr, n := uint32(res>>32), uint32(res)
+	if n == 0 {
+		return dst, 0, nil
+	}
+	if n > MaxOutputBytes {
+		return dst, FailureGarbage, fmt.Errorf("answer of %d bytes is larger than %d", n, MaxOutputBytes)
+	}
+	b, ok := inst.mem.Read(ptr, n)
+	if !ok {
+		return dst, FailureGarbage, fmt.Errorf("answer %#x+%d is outside the plugin's %d bytes of memory", ptr, n, inst.mem.Size())
+	}
+	out, err = decodeOutput(b, dst, inst.keys)
+	if err != nil {
+		return dst, FailureGarbage, err
+	}
+	return out, 0, nil
+}
+
+// classify names the failure of a call that returned err.
+func (p *Plugin) classify(cctx context.Context, inst *instance, err error) Failure {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded ||
+		errors.Is(cctx.Err(), context.DeadlineExceeded) || inst.timedOut.Load() {
+		return FailureTimeout
+	}
+	// Memory exhaustion has no error of its own: Go's runtime prints "out of
+	// memory" and exits, other languages trap. Memory close to the limit
+	// (within the 4 MiB Go grows its heap by, or an eighth of the limit)
+	// is taken as the cause.
+	slack := max(p.memLimit/8, 4<<20)
+	if strings.Contains(inst.stderr.String(), "out of memory") || uint64(inst.mem.Size())+slack >= p.memLimit {
+		return FailureMemory
+	}
+	return FailureTrap
+}
+
+func nextPow2(v uint32) uint32 {
+	if v <= 1 {
+		return 1
+	}
+	v--
+	for s := uint(1); s < 32; s <<= 1 {
+		v |= v >> s
+	}
+	return v + 1
+}
+
+// Close stops all instances and frees the compiled module. Calls that are
+// running finish or fail; later calls fail with ErrClosed.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.closed.Store(true)
+	return p.rt.Close(ctx)
+}
+
+// headWriter keeps the first stderrHead bytes written to it since reset:
+// the start of a Go panic says what went wrong, the rest is a stack dump.
+type headWriter struct {
+	buf []byte
+}
+
+func (w *headWriter) Write(b []byte) (int, error) {
+	if room := stderrHead - len(w.buf); room > 0 {
+		w.buf = append(w.buf, b[:min(room, len(b))]...)
+	}
+	return len(b), nil
+}
+
+func (w *headWriter) reset()         { w.buf = w.buf[:0] }
+func (w *headWriter) String() string { return strings.TrimSpace(string(w.buf)) }
+
+func (w *headWriter) suffix() string {
+	if s := w.String(); s != "" {
+		return "; plugin stderr: " + s
+	}
+	return ""
+}
