@@ -26,7 +26,14 @@ func TestLoadConfig(t *testing.T) {
 		LateJoinTTL:     30 * time.Second,
 		LateJoinMaxKeys: 5000,
 		TimeTolerance:   100 * time.Millisecond,
+		Wasm:            WasmConfig{MemoryLimit: defaultWasmMemoryLimit, Timeout: defaultWasmTimeout},
 	}
+	withPlugins := createDefaultConfig().(*Config)
+	withPlugins.Plugins = []PluginConfig{{
+		Path:   "/etc/weft/plugins/example.wasm",
+		Config: map[string]any{"header": "x-request-id"},
+	}}
+	withPlugins.Wasm = WasmConfig{MemoryLimit: 16 << 20, Timeout: 5 * time.Millisecond}
 	tests := []struct {
 		name    string
 		want    *Config
@@ -37,6 +44,10 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero_wait", wantErr: "wait must be positive"},
 		{name: "short_ttl", wantErr: "late_join_ttl shorter than wait"},
 		{name: "short_max_wait", wantErr: "max_wait (5s) must be at least wait (10s)"},
+		{name: "plugins", want: withPlugins},
+		{name: "plugin_no_path", wantErr: "plugins[0]: path must be set"},
+		{name: "zero_memory_limit", wantErr: "wasm.memory_limit must be positive"},
+		{name: "negative_timeout", wantErr: "wasm.timeout must be positive"},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

@@ -2,6 +2,8 @@ package tracecompletionprocessor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/weftobs/weft/internal/wasmplugin"
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/metadata"
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/stitch"
 )
@@ -32,6 +35,11 @@ type tcProcessor struct {
 	tb     *metadata.TelemetryBuilder
 	tick   time.Duration
 
+	// plugins are loaded at Start and closed at Shutdown; with none, spans
+	// are not touched before the engine.
+	plugins []*wasmplugin.Plugin
+	kvPool  sync.Pool // *[]wasmplugin.KV, reused answer buffers
+
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -44,6 +52,8 @@ type tcProcessor struct {
 		reason map[string]metric.MeasurementOption
 		limit  map[string]metric.MeasurementOption
 		key    map[string]metric.MeasurementOption
+		// failure is indexed by wasmplugin.Failure.
+		failure []metric.MeasurementOption
 	}
 }
 
@@ -83,6 +93,9 @@ func newProcessor(cfg *Config, set processor.Settings, next consumer.Traces) (*t
 	p.attrs.reason = opts("reason", stitch.ReasonWait, stitch.ReasonMaxWait, stitch.ReasonPressure, stitch.ReasonShutdown)
 	p.attrs.limit = opts("limit", stitch.LimitMaxSpans, stitch.LimitMaxBytes)
 	p.attrs.key = opts("key", stitch.LinkKeys()...)
+	for f := wasmplugin.FailureTimeout; f <= wasmplugin.FailureUnavailable; f++ {
+		p.attrs.failure = append(p.attrs.failure, metric.WithAttributeSet(attribute.NewSet(attribute.String("failure", f.String()))))
+	}
 	return p, nil
 }
 
@@ -90,8 +103,20 @@ func (p *tcProcessor) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: true}
 }
 
-// Start runs the flusher that sends groups whose wait is over.
-func (p *tcProcessor) Start(context.Context, component.Host) error {
+// Start loads the plugins and runs the flusher that sends groups whose wait
+// is over. A plugin that cannot be loaded fails Start.
+func (p *tcProcessor) Start(ctx context.Context, _ component.Host) error {
+	opts := wasmplugin.Options{MemoryLimit: uint64(p.cfg.Wasm.MemoryLimit), Timeout: p.cfg.Wasm.Timeout}
+	for i, pc := range p.cfg.Plugins {
+		pl, err := wasmplugin.Load(ctx, pc.Path, opts)
+		if err != nil {
+			err = fmt.Errorf("trace_completion: plugins[%d] (%s) could not be loaded: %w", i, pc.Path, err)
+			err = errors.Join(err, p.closePlugins(ctx))
+			p.plugins = nil
+			return err
+		}
+		p.plugins = append(p.plugins, pl)
+	}
 	p.wg.Add(1)
 	go p.loop()
 	return nil
@@ -117,6 +142,9 @@ func (p *tcProcessor) loop() {
 // them exceeds max_spans or max_bytes, the oldest groups leave now, from
 // this call.
 func (p *tcProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if len(p.plugins) > 0 {
+		p.runPlugins(ctx, td)
+	}
 	res := p.eng.Add(time.Now(), td)
 	if res.Spans > 0 {
 		// Spans of earlier calls: neither this caller's deadline and
@@ -133,14 +161,76 @@ func (p *tcProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error
 
 // Shutdown stops the flusher and sends everything held, stitched as far as
 // it is.
-func (p *tcProcessor) Shutdown(ctx context.Context) error {
+func (p *tcProcessor) Shutdown(ctx context.Context) (err error) {
 	p.stopOnce.Do(func() {
 		close(p.stop)
 		p.wg.Wait()
 		p.send(ctx, p.eng.Flush(time.Now(), true))
+		err = p.closePlugins(ctx)
 		p.tb.Shutdown()
 	})
-	return nil
+	return err
+}
+
+// closePlugins closes the loaded plugins. A call still running finishes or
+// fails; later calls fail as unavailable (counted), so a ConsumeTraces that
+// races Shutdown passes its spans on without keys.
+func (p *tcProcessor) closePlugins(ctx context.Context) error {
+	var errs []error
+	for _, pl := range p.plugins {
+		if err := pl.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("closing plugin %s: %w", pl.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runPlugins runs every plugin on every span and writes what each returned
+// as span string attributes, before the engine reads the span. A failed
+// call leaves the span as it was (the plugin's answer is dropped whole) and
+// is counted; later plugins see what earlier ones wrote.
+func (p *tcProcessor) runPlugins(ctx context.Context, td ptrace.Traces) {
+	bufp, _ := p.kvPool.Get().(*[]wasmplugin.KV)
+	if bufp == nil {
+		bufp = new([]wasmplugin.KV)
+	}
+	kvs := *bufp
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource()
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				for _, pl := range p.plugins {
+					var err error
+					kvs, err = pl.Extract(ctx, wasmplugin.SpanRecord(res, span), kvs[:0])
+					if err != nil {
+						p.pluginFailed(ctx, err)
+						continue
+					}
+					attrs := span.Attributes()
+					for _, kv := range kvs {
+						attrs.PutStr(kv.Key, kv.Value)
+					}
+				}
+			}
+		}
+	}
+	clear(kvs[:cap(kvs)]) // do not keep strings of this batch alive
+	*bufp = kvs[:0]
+	p.kvPool.Put(bufp)
+}
+
+func (p *tcProcessor) pluginFailed(ctx context.Context, err error) {
+	f, ok := wasmplugin.FailureOf(err)
+	if !ok || int(f) < 0 || int(f) >= len(p.attrs.failure) {
+		f = wasmplugin.FailureTrap
+	}
+	p.tb.ProcessorTraceCompletionPluginFailures.Add(ctx, 1, p.attrs.failure[f])
+	p.logger.Debug("A plugin call failed; the span goes on without its keys", zap.Error(err))
 }
 
 func (p *tcProcessor) send(ctx context.Context, res stitch.Result) {

@@ -35,6 +35,7 @@ type TelemetryBuilder struct {
 	ProcessorTraceCompletionLateJoins      metric.Int64Counter
 	ProcessorTraceCompletionLinks          metric.Int64Counter
 	ProcessorTraceCompletionMergedSessions metric.Int64Counter
+	ProcessorTraceCompletionPluginFailures metric.Int64Counter
 	ProcessorTraceCompletionRefusedSpans   metric.Int64Counter
 }
 
@@ -119,6 +120,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_trace_completion_merged_sessions",
 		metric.WithDescription("One-way response rows merged into their request row to form a session. [Alpha]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceCompletionPluginFailures, err = builder.meter.Int64Counter(
+		"otelcol_processor_trace_completion_plugin_failures",
+		metric.WithDescription("Plugin calls that failed, by failure; the span went on without that plugin's keys. [Alpha]"),
+		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTraceCompletionRefusedSpans, err = builder.meter.Int64Counter(

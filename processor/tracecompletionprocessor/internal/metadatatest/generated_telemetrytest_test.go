@@ -28,6 +28,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorTraceCompletionLateJoins.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionLinks.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionMergedSessions.Add(context.Background(), 1)
+	tb.ProcessorTraceCompletionPluginFailures.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionRefusedSpans.Add(context.Background(), 1)
 	AssertEqualProcessorTraceCompletionBufferedBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -54,6 +55,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTraceCompletionMergedSessions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTraceCompletionPluginFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTraceCompletionRefusedSpans(t, testTel,

@@ -1,0 +1,216 @@
+package tracecompletionprocessor
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/weftobs/weft/internal/vocab"
+	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/metadatatest"
+)
+
+// buildPlugin builds the Go plugin in dir (relative to this package) with
+// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared into a temporary directory
+// and returns its path, as internal/wasmplugin's tests do.
+func buildPlugin(t *testing.T, dir string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("go toolchain not found to build test plugins: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(dir)+".wasm")
+	cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-o", out, dir)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building plugin %s: %v\n%s", dir, err, msg)
+	}
+	return out
+}
+
+const (
+	examplePlugin = "../../internal/wasmplugin/example"
+	trapPlugin    = "../../internal/wasmplugin/testdata/trap"
+)
+
+var hopStart = time.Unix(1_760_000_000, 0)
+
+func hopSpanID(v uint64) pcommon.SpanID {
+	var id pcommon.SpanID
+	binary.BigEndian.PutUint64(id[:], v)
+	return id
+}
+
+// ebpfSpan is one eBPF capture in the gateway process (agent "gw", pid 7):
+// no trace context, so a made-up trace id; its only header is a captured
+// X-Request-ID in attribute header, if any.
+func ebpfSpan(id uint64, obs string, startUs, endUs, sysReq, sysResp, tcpReq int64, header, xRequestID string) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "gateway")
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	var tid pcommon.TraceID
+	binary.BigEndian.PutUint64(tid[8:], 1<<40|id)
+	sp.SetTraceID(tid)
+	sp.SetSpanID(hopSpanID(id))
+	sp.SetName("GET /orders")
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(hopStart.Add(time.Duration(startUs) * time.Microsecond)))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(hopStart.Add(time.Duration(endUs) * time.Microsecond)))
+	kind := ptrace.SpanKindServer
+	if obs == vocab.ObservationPointClientProcess {
+		kind = ptrace.SpanKindClient
+	}
+	sp.SetKind(kind)
+	a := sp.Attributes()
+	a.PutStr(vocab.SignalSource, vocab.SignalSourceEBPF)
+	a.PutStr(vocab.ObservationPoint, obs)
+	a.PutStr(vocab.ObserverID, "gw")
+	a.PutInt(vocab.ProcessID, 7)
+	a.PutInt(vocab.SyscallTraceIDRequest, sysReq)
+	a.PutInt(vocab.SyscallTraceIDResponse, sysResp)
+	a.PutInt(vocab.TCPSeqRequest, tcpReq)
+	a.PutInt(vocab.TCPSeqResponse, tcpReq+1)
+	a.PutBool(vocab.TraceIDSynthetic, true)
+	if xRequestID != "" {
+		// As OTel captures headers: a slice of the header's values.
+		a.PutEmptySlice(header).AppendEmpty().SetStr(xRequestID)
+	}
+	return td
+}
+
+// threadPoolHop is a gateway that received a request on one thread (its
+// server capture, span 1) and sent it upstream from a pool thread (span 2):
+// the syscall trace ids of the two threads have nothing in common and the
+// TCP connections differ. The gateway made up an X-Request-ID, returned it
+// in its response and sent it upstream in the request; only these captured
+// headers tie the two spans.
+func threadPoolHop() []ptrace.Traces {
+	return []ptrace.Traces{
+		ebpfSpan(1, vocab.ObservationPointServerProcess, 0, 10_000, 11, 12, 1000, "http.response.header.x-request-id", "req-7f3a"),
+		ebpfSpan(2, vocab.ObservationPointClientProcess, 2_000, 8_000, 901, 902, 5000, "http.request.header.x-request-id", "req-7f3a"),
+	}
+}
+
+// runHop sends the hop through a processor configured with plugins and
+// returns the spans that came out, by span id.
+func runHop(t *testing.T, tt *componenttest.Telemetry, plugins ...string) map[pcommon.SpanID]ptrace.Span {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Wait, cfg.MaxWait, cfg.LateJoinTTL = time.Hour, time.Hour, time.Hour
+	cfg.Wasm.Timeout = 5 * time.Second // not about the deadline: -race, busy machines
+	for _, pl := range plugins {
+		cfg.Plugins = append(cfg.Plugins, PluginConfig{Path: pl})
+	}
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.TracesSink)
+	p := newTestProcessor(t, cfg, tt, sink)
+	for _, td := range threadPoolHop() {
+		require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	}
+	require.NoError(t, p.Shutdown(t.Context()))
+	out := map[pcommon.SpanID]ptrace.Span{}
+	for _, td := range sink.AllTraces() {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			sss := rss.At(i).ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				for k := 0; k < sss.At(j).Spans().Len(); k++ {
+					sp := sss.At(j).Spans().At(k)
+					out[sp.SpanID()] = sp
+				}
+			}
+		}
+	}
+	require.Len(t, out, 2)
+	return out
+}
+
+// TestPluginStitchesThreadPoolHop: the example plugin turns the captured
+// X-Request-ID header into weft.x_request_id.0, and the engine links the
+// upstream request under the gateway's server capture by it.
+func TestPluginStitchesThreadPoolHop(t *testing.T) {
+	t.Run("without plugin", func(t *testing.T) {
+		out := runHop(t, componenttest.NewTelemetry())
+		up := out[hopSpanID(2)]
+		assert.True(t, up.ParentSpanID().IsEmpty(), "syscall ids alone cannot link a thread-pool hop")
+		_, ok := up.Attributes().Get(vocab.LinkKey)
+		assert.False(t, ok)
+		assert.NotEqual(t, out[hopSpanID(1)].TraceID(), up.TraceID())
+	})
+	t.Run("with plugin", func(t *testing.T) {
+		tt := componenttest.NewTelemetry()
+		t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+		out := runHop(t, tt, buildPlugin(t, examplePlugin))
+		gw, up := out[hopSpanID(1)], out[hopSpanID(2)]
+		for sp, key := range map[ptrace.Span]string{gw: vocab.XRequestID1, up: vocab.XRequestID0} {
+			v, ok := sp.Attributes().Get(key)
+			require.True(t, ok, "the plugin's key %s is written on the span", key)
+			assert.Equal(t, "req-7f3a", v.Str())
+		}
+		assert.Equal(t, hopSpanID(1), up.ParentSpanID())
+		key, ok := up.Attributes().Get(vocab.LinkKey)
+		require.True(t, ok)
+		assert.Equal(t, vocab.LinkKeyXRequestID, key.Str())
+		assert.Equal(t, gw.TraceID(), up.TraceID())
+		assert.Equal(t, int64(1), sum(t, tt, "otelcol_processor_trace_completion_links", attribute.String("key", vocab.LinkKeyXRequestID)))
+		_, err := tt.GetMetric("otelcol_processor_trace_completion_plugin_failures")
+		assert.Error(t, err, "no failures recorded")
+	})
+}
+
+// TestFailingPluginLeavesSpansUnchanged: a plugin that traps on every span
+// adds nothing, the spans go on as without plugins, and every call is
+// counted as a trap.
+func TestFailingPluginLeavesSpansUnchanged(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Wasm.Timeout = 5 * time.Second
+	cfg.Plugins = []PluginConfig{{Path: buildPlugin(t, trapPlugin)}}
+	p := newTestProcessor(t, cfg, tt, new(consumertest.TracesSink))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+
+	for _, td := range threadPoolHop() {
+		before := ptrace.NewTraces()
+		td.CopyTo(before)
+		p.runPlugins(t.Context(), td)
+		assert.Equal(t, before, td, "a failed call leaves the span unchanged")
+		require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	}
+	// Two spans, two passes each (runPlugins above, then ConsumeTraces).
+	assert.Equal(t, int64(4), sum(t, tt, "otelcol_processor_trace_completion_plugin_failures", attribute.String("failure", "trap")))
+	assert.Equal(t, int64(4), sum(t, tt, "otelcol_processor_trace_completion_plugin_failures"))
+}
+
+// TestPluginLoadErrorFailsStart: a plugin that cannot be read fails Start
+// with an error naming it.
+func TestPluginLoadErrorFailsStart(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	missing := filepath.Join(t.TempDir(), "missing.wasm")
+	cfg.Plugins = []PluginConfig{{Path: missing}}
+	require.NoError(t, cfg.Validate(), "readability is checked at Start")
+	p, err := NewFactory().CreateTraces(t.Context(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = p.Start(t.Context(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, "plugins[0] ("+missing+") could not be loaded")
+	require.NoError(t, p.Shutdown(t.Context()))
+}
+
+// TestNoPluginsNoPluginWork: without plugins nothing is loaded and spans
+// are not passed to any.
+func TestNoPluginsNoPluginWork(t *testing.T) {
+	p := newTestProcessor(t, createDefaultConfig().(*Config), componenttest.NewTelemetry(), new(consumertest.TracesSink))
+	assert.Empty(t, p.plugins)
+	require.NoError(t, p.Shutdown(t.Context()))
+}
