@@ -224,6 +224,8 @@ func testExtension(t *testing.T, driver string) {
 	// serving, and nothing changed meanwhile is lost once it is back.
 	pod2 := e.pod(t, "cart-1-b", "10.244.1.2", rs)
 	r2 := waitIP(t, "pod 2", b, "10.244.1.2", complete)
+	// Both snapshots must hold pod 2 before the database goes away.
+	assert.Equal(t, r2, waitIP(t, "pod 2 on a", a, "10.244.1.2", complete))
 	e.proxy.Down()
 	pod3 := e.pod(t, "cart-1-c", "10.244.1.3", rs)
 	require.NoError(t, c.CoreV1().Pods("shop").Delete(ctx, pod2.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
