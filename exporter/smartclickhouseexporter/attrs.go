@@ -139,14 +139,6 @@ func parseIP(v pcommon.Value) (ip, bool) {
 	return ip{v6: a.As16()}, true
 }
 
-// localIPAttributes hold the emitting resource's IP, in order (the
-// smart_encoding processor's defaults).
-var localIPAttributes = []string{"k8s.pod.ip", "host.ip", "net.host.ip"}
-
-// peerIPAttributes hold the other side's IP on client and server spans, in
-// order.
-var peerIPAttributes = []string{"client.address", "server.address", "network.peer.address", "net.peer.ip", "net.sock.peer.addr"}
-
 // firstIP finds the first of keys that holds an IP. skip names a key that
 // describes the span's own side.
 func firstIP(m pcommon.Map, keys []string, skip string) (ip, string) {
@@ -278,7 +270,7 @@ func readResource(res pcommon.Resource, withCorrelation bool) resourceInfo {
 	var ri resourceInfo
 	attrs := res.Attributes()
 	var ipKey string
-	ri.ip, ipKey = firstIP(attrs, localIPAttributes, "")
+	ri.ip, ipKey = firstIP(attrs, vocab.LocalIPAttributes, "")
 	ri.names = make([]string, 0, attrs.Len())
 	ri.values = make([]string, 0, attrs.Len())
 	attrs.Range(func(k string, v pcommon.Value) bool {
@@ -335,12 +327,8 @@ func readSpan(span ptrace.Span, resCorr correlation) spanInfo {
 	si := spanInfo{corr: resCorr}
 	attrs := span.Attributes()
 	var ipKey string
-	switch span.Kind() {
-	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
-		// server.address names the server itself on a server span.
-		si.peerIP, ipKey = firstIP(attrs, peerIPAttributes, "server.address")
-	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
-		si.peerIP, ipKey = firstIP(attrs, peerIPAttributes, "client.address")
+	if own := vocab.OwnAddress(span.Kind()); own != "" {
+		si.peerIP, ipKey = firstIP(attrs, vocab.PeerIPAttributes, own)
 	}
 	if attrs.Len() > 0 {
 		si.names = make([]string, 0, attrs.Len())

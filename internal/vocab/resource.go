@@ -1,5 +1,7 @@
 package vocab
 
+import "go.opentelemetry.io/collector/pdata/ptrace"
+
 // Resource id attributes: what the smart_encoding processor writes instead of
 // the string attributes the ids determine, and what the smart_clickhouse
 // exporter stores as integer columns. Names, labels and annotations come back
@@ -38,6 +40,32 @@ const (
 	// PeerPrefix prefixes the peer side's ids on spans: weft.peer.pod_id.
 	PeerPrefix = "weft.peer."
 )
+
+// Where addresses are read from, by default: smart_encoding's
+// local_ip_attributes and peer_ip_attributes, and what smart_clickhouse
+// stores as the IP columns and resolves a peer from.
+var (
+	// LocalIPAttributes are resource attributes holding the emitting
+	// resource's IP, in order.
+	LocalIPAttributes = []string{"k8s.pod.ip", "host.ip", "net.host.ip"}
+	// PeerIPAttributes are span attributes holding the other side's IP of a
+	// client or server span, in order; OwnAddress names the one to skip.
+	PeerIPAttributes = []string{"client.address", "server.address", "network.peer.address", "net.peer.ip", "net.sock.peer.addr"}
+)
+
+// OwnAddress is the attribute among PeerIPAttributes that names a span's
+// own side, not its peer: server.address on server and consumer spans,
+// client.address on client and producer spans. Other spans have no peer
+// (""), so no peer is looked up for them.
+func OwnAddress(kind ptrace.SpanKind) string {
+	switch kind {
+	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
+		return "server.address"
+	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
+		return "client.address"
+	}
+	return ""
+}
 
 // Auto types, DeepFlow's codes where DeepFlow has one.
 const (

@@ -3,8 +3,11 @@ package smartencodingprocessor
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/weftobs/weft/internal/vocab"
 )
 
 // Config defines the smart_encoding processor's configuration.
@@ -52,8 +55,8 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Metadata:          component.MustNewID("k8s_metadata"),
 		PeerAttributes:    true,
-		LocalIPAttributes: []string{"k8s.pod.ip", "host.ip", "net.host.ip"},
-		PeerIPAttributes:  []string{"client.address", "server.address", "network.peer.address", "net.peer.ip", "net.sock.peer.addr"},
+		LocalIPAttributes: slices.Clone(vocab.LocalIPAttributes),
+		PeerIPAttributes:  slices.Clone(vocab.PeerIPAttributes),
 		// What k8sattributesprocessor and resource detectors add that the
 		// ids determine. Each is removed only when the id it depends on was
 		// found (see derivable); the container name and the ReplicaSet are

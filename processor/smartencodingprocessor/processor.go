@@ -141,15 +141,9 @@ type peerCache struct {
 // Which attributes can hold the peer depends on the kind: a server span's
 // server.address is its own.
 func (e *encoder) encodePeer(span ptrace.Span, vpc uint32, last *peerCache) {
-	kind := span.Kind()
-	var skip string
-	switch kind {
-	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
-		skip = "server.address"
-	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
-		skip = "client.address"
-	default:
-		return
+	skip := vocab.OwnAddress(span.Kind())
+	if skip == "" {
+		return // no peer: an internal span
 	}
 	attrs := span.Attributes()
 	for _, name := range e.cfg.PeerIPAttributes {
