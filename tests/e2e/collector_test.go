@@ -179,21 +179,37 @@ func readSpans(t *testing.T, path string) (map[string]ptrace.Span, map[string]pc
 	return spans, resources
 }
 
-func readMetrics(t *testing.T, path string) map[string]pmetric.Metric {
-	metrics := map[string]pmetric.Metric{}
+// metricRec is a metric read back from a metrics file, with its resource.
+type metricRec struct {
+	metric   pmetric.Metric
+	resource pcommon.Resource
+}
+
+// readAllMetrics reads every metric of a metrics file, in the order written.
+func readAllMetrics(t *testing.T, path string) []metricRec {
+	var out []metricRec
 	var u pmetric.JSONUnmarshaler
 	for _, line := range readLines(t, path) {
 		md, err := u.UnmarshalMetrics(line)
 		require.NoError(t, err)
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
-			sms := md.ResourceMetrics().At(i).ScopeMetrics()
-			for j := 0; j < sms.Len(); j++ {
-				ms := sms.At(j).Metrics()
+			rm := md.ResourceMetrics().At(i)
+			for j := 0; j < rm.ScopeMetrics().Len(); j++ {
+				ms := rm.ScopeMetrics().At(j).Metrics()
 				for k := 0; k < ms.Len(); k++ {
-					metrics[ms.At(k).Name()] = ms.At(k)
+					out = append(out, metricRec{metric: ms.At(k), resource: rm.Resource()})
 				}
 			}
 		}
+	}
+	return out
+}
+
+// readMetrics indexes the metrics of a file by name (the last one wins).
+func readMetrics(t *testing.T, path string) map[string]pmetric.Metric {
+	metrics := map[string]pmetric.Metric{}
+	for _, m := range readAllMetrics(t, path) {
+		metrics[m.metric.Name()] = m.metric
 	}
 	return metrics
 }

@@ -96,32 +96,21 @@ type falconPoint struct {
 // by host.name and metric name, in the order written.
 func readFalconPoints(t *testing.T, path string) map[string][]falconPoint {
 	out := map[string][]falconPoint{}
-	var u pmetric.JSONUnmarshaler
-	for _, line := range readLines(t, path) {
-		md, err := u.UnmarshalMetrics(line)
-		require.NoError(t, err)
-		for i := 0; i < md.ResourceMetrics().Len(); i++ {
-			rm := md.ResourceMetrics().At(i)
-			host, _ := rm.Resource().Attributes().Get("host.name")
-			for j := 0; j < rm.ScopeMetrics().Len(); j++ {
-				ms := rm.ScopeMetrics().At(j).Metrics()
-				for k := 0; k < ms.Len(); k++ {
-					m := ms.At(k)
-					var dps pmetric.NumberDataPointSlice
-					switch m.Type() {
-					case pmetric.MetricTypeGauge:
-						dps = m.Gauge().DataPoints()
-					case pmetric.MetricTypeSum:
-						dps = m.Sum().DataPoints()
-					default:
-						t.Fatalf("%s: unexpected metric type %s", m.Name(), m.Type())
-					}
-					key := host.Str() + " " + m.Name()
-					for p := 0; p < dps.Len(); p++ {
-						out[key] = append(out[key], falconPoint{rm.Resource().Attributes(), m, dps.At(p)})
-					}
-				}
-			}
+	for _, r := range readAllMetrics(t, path) {
+		m := r.metric
+		var dps pmetric.NumberDataPointSlice
+		switch m.Type() {
+		case pmetric.MetricTypeGauge:
+			dps = m.Gauge().DataPoints()
+		case pmetric.MetricTypeSum:
+			dps = m.Sum().DataPoints()
+		default:
+			t.Fatalf("%s: unexpected metric type %s", m.Name(), m.Type())
+		}
+		host, _ := r.resource.Attributes().Get("host.name")
+		key := host.Str() + " " + m.Name()
+		for p := 0; p < dps.Len(); p++ {
+			out[key] = append(out[key], falconPoint{r.resource.Attributes(), m, dps.At(p)})
 		}
 	}
 	return out

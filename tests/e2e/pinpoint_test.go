@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weftobs/weft/tests/harness"
@@ -266,23 +265,11 @@ func names(spans []spanRec) []string {
 // metricServices is the set of service.name values that sent metric name.
 func metricServices(t *testing.T, path, name string) map[string]bool {
 	out := map[string]bool{}
-	for _, line := range readLines(t, path) {
-		md, err := metricsUnmarshaler.UnmarshalMetrics(line)
-		require.NoError(t, err)
-		for i := 0; i < md.ResourceMetrics().Len(); i++ {
-			rm := md.ResourceMetrics().At(i)
-			svc, _ := rm.Resource().Attributes().Get("service.name")
-			for j := 0; j < rm.ScopeMetrics().Len(); j++ {
-				ms := rm.ScopeMetrics().At(j).Metrics()
-				for k := 0; k < ms.Len(); k++ {
-					if ms.At(k).Name() == name {
-						out[svc.Str()] = true
-					}
-				}
-			}
+	for _, m := range readAllMetrics(t, path) {
+		if m.metric.Name() == name {
+			svc, _ := m.resource.Attributes().Get("service.name")
+			out[svc.Str()] = true
 		}
 	}
 	return out
 }
-
-var metricsUnmarshaler pmetric.JSONUnmarshaler
