@@ -17,7 +17,9 @@ STATICCHECK := $(TOOLS)/staticcheck
 BIN         := bin/weftcol
 CONFIG      ?= distro/config.yaml
 TEST_FLAGS  ?= -count=1 -timeout 40m
-BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -benchtime 1s
+BENCH_FLAGS ?= -benchtime 1s
+BENCH_DATE  ?= $(shell date +%Y-%m-%d)
+BENCH_OUT   ?= bench/results/$(BENCH_DATE)
 
 # Everything the binary is built from; generated sources in _build/ are not.
 GO_SOURCES := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './tests/*' -not -name '*_test.go')
@@ -70,8 +72,19 @@ services:
 test: build
 	$(GO) test $(TEST_FLAGS) ./...
 
-bench:
-	$(GO) test $(BENCH_FLAGS) ./...
+# Every Go benchmark, then the scenarios (storage in ClickHouse 18.16 and
+# chDB 26.5, the pipeline at fixed rates, Pinpoint replay; one iteration
+# each), then a report with charts in $(BENCH_OUT). A failed benchmark is
+# listed in the report and fails the target after the report is written.
+bench: build services
+	@mkdir -p $(BENCH_OUT)
+	@status=0; \
+	$(GO) test -run '^$$' -bench . -skip Scenario -benchmem $(BENCH_FLAGS) -timeout 60m ./... 2>&1 | tee $(BENCH_OUT)/benchmarks.txt; \
+	[ $${PIPESTATUS[0]} -eq 0 ] || status=1; \
+	$(GO) test -run '^$$' -bench Scenario -benchtime 1x -timeout 60m ./exporter/smartclickhouseexporter/ ./tests/bench/ 2>&1 | tee $(BENCH_OUT)/scenarios.txt; \
+	[ $${PIPESTATUS[0]} -eq 0 ] || status=1; \
+	$(GO) run ./tests/bench/report -out $(BENCH_OUT) -date $(BENCH_DATE) $(BENCH_OUT)/benchmarks.txt $(BENCH_OUT)/scenarios.txt || status=1; \
+	echo "report: $(BENCH_OUT)/report.md"; exit $$status
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
