@@ -63,6 +63,13 @@ const (
 	XRequestID0 = "weft.x_request_id.0"
 	XRequestID1 = "weft.x_request_id.1"
 
+	// UpstreamTraceID is the trace id a system that does not propagate W3C
+	// trace context gave the request (a legacy tracer, a vendor gateway),
+	// as a request header carried it. Wasm plugins extract it (the example
+	// plugin from x-upstream-trace-id); it is kept on the span so that the
+	// request can be found by it, not used for stitching. String.
+	UpstreamTraceID = "weft.upstream.trace_id"
+
 	// PropagatedSpanID is the span id the request carried in its trace
 	// context headers (the calling client span), as 16 hex digits, for
 	// network and eBPF spans that parsed them.
@@ -92,6 +99,19 @@ const (
 	// pair one-way rows. String.
 	L7Protocol = "weft.l7.protocol"
 )
+
+// ExtractedID reports whether k is a correlation id of this vocabulary that
+// a Wasm plugin (internal/wasmplugin) may extract: XRequestID0,
+// XRequestID1, UpstreamTraceID. Components write those on the span for
+// every plugin; other keys a plugin returns are tags, written only when the
+// plugin's attributes option is on.
+func ExtractedID(k string) bool {
+	switch k {
+	case XRequestID0, XRequestID1, UpstreamTraceID:
+		return true
+	}
+	return false
+}
 
 // Signal sources (values of SignalSource).
 const (

@@ -24,8 +24,11 @@ const (
 	// wants to see. The host sends only those attributes, which saves the
 	// copy and, more, the plugin's walk over attributes it would skip.
 	exportPrefixes = "weft_attribute_prefixes"
-	exportMemory   = "memory"
-	wasiModule     = "wasi_snapshot_preview1"
+	// exportConfigure is optional: it receives the plugin's config (JSON)
+	// once per instance, and may reject it.
+	exportConfigure = "weft_configure"
+	exportMemory    = "memory"
+	wasiModule      = "wasi_snapshot_preview1"
 )
 
 // Limits on what crosses the boundary. They bound the work a broken plugin
@@ -66,15 +69,36 @@ type KV struct {
 	Key, Value string
 }
 
-// keyFilter is the attribute key prefixes a plugin asked for; nil means
-// every attribute.
-type keyFilter []string
+// keyFilter is the attribute key prefixes a plugin asked for; a nil
+// *keyFilter means every attribute. It is asked about every attribute of
+// every span, twice (size, then encoding), so most keys are turned away by
+// their first byte without a string compare.
+type keyFilter struct {
+	prefixes []string
+	all      bool      // one prefix is "": every key
+	first    [256]bool // first bytes of the prefixes
+}
 
-func (f keyFilter) wants(k string) bool {
-	if f == nil {
+func newKeyFilter(prefixes []string) *keyFilter {
+	f := &keyFilter{prefixes: prefixes}
+	for _, p := range prefixes {
+		if p == "" {
+			f.all = true
+		} else {
+			f.first[p[0]] = true
+		}
+	}
+	return f
+}
+
+func (f *keyFilter) wants(k string) bool {
+	if f == nil || f.all {
 		return true
 	}
-	for _, p := range f {
+	if k == "" || !f.first[k[0]] {
+		return false
+	}
+	for _, p := range f.prefixes {
 		if strings.HasPrefix(k, p) {
 			return true
 		}
@@ -84,7 +108,7 @@ func (f keyFilter) wants(k string) bool {
 
 // mapSize returns how many entries and bytes the encoding of m takes
 // (without its count prefix).
-func mapSize(m pcommon.Map, f keyFilter) (entries, size int) {
+func mapSize(m pcommon.Map, f *keyFilter) (entries, size int) {
 	for k, v := range m.All() {
 		if !f.wants(k) {
 			continue
@@ -108,7 +132,7 @@ func mapSize(m pcommon.Map, f keyFilter) (entries, size int) {
 
 // encodedSize returns the size of rec's encoding and the entry counts of its
 // two maps, which encode needs up front.
-func encodedSize(rec Record, f keyFilter) (size, resEntries, spanEntries int) {
+func encodedSize(rec Record, f *keyFilter) (size, resEntries, spanEntries int) {
 	resEntries, rs := mapSize(rec.Resource, f)
 	spanEntries, ss := mapSize(rec.Attributes, f)
 	return 4 + len(rec.Name) + 4 + 4 + rs + 4 + ss, resEntries, spanEntries
@@ -117,7 +141,7 @@ func encodedSize(rec Record, f keyFilter) (size, resEntries, spanEntries int) {
 // encode writes rec into buf, which is exactly encodedSize long: it is a
 // view of the plugin's memory, so the record is copied once, straight into
 // the sandbox.
-func encode(buf []byte, rec Record, f keyFilter, resEntries, spanEntries int) {
+func encode(buf []byte, rec Record, f *keyFilter, resEntries, spanEntries int) {
 	le := binary.LittleEndian
 	o := putBytes(buf, 0, rec.Name)
 	le.PutUint32(buf[o:], uint32(rec.Kind))
@@ -128,7 +152,7 @@ func encode(buf []byte, rec Record, f keyFilter, resEntries, spanEntries int) {
 	encodeMap(buf, o+4, rec.Attributes, f)
 }
 
-func encodeMap(buf []byte, o int, m pcommon.Map, f keyFilter) int {
+func encodeMap(buf []byte, o int, m pcommon.Map, f *keyFilter) int {
 	for k, v := range m.All() {
 		if !f.wants(k) {
 			continue
@@ -214,7 +238,7 @@ func decodeOutput(b []byte, dst []KV, keys map[string]string) ([]KV, error) {
 // decodePrefixes parses the answer of weft_attribute_prefixes: a count and
 // that many length-prefixed strings, the same layout as a list of pairs
 // without values.
-func decodePrefixes(b []byte) (keyFilter, error) {
+func decodePrefixes(b []byte) (*keyFilter, error) {
 	le := binary.LittleEndian
 	if len(b) < 4 {
 		return nil, fmt.Errorf("list of %d bytes is shorter than its count", len(b))
@@ -223,7 +247,7 @@ func decodePrefixes(b []byte) (keyFilter, error) {
 	if n > MaxPrefixes {
 		return nil, fmt.Errorf("list has %d prefixes, more than the %d allowed", n, MaxPrefixes)
 	}
-	f := make(keyFilter, 0, n)
+	f := make([]string, 0, n)
 	o := 4
 	for i := uint32(0); i < n; i++ {
 		if len(b)-o < 4 {
@@ -240,5 +264,5 @@ func decodePrefixes(b []byte) (keyFilter, error) {
 	if o != len(b) {
 		return nil, fmt.Errorf("list has %d bytes after its %d prefixes", len(b)-o, n)
 	}
-	return f, nil
+	return newKeyFilter(f), nil
 }

@@ -18,7 +18,11 @@ func benchRecord() Record {
 }
 
 func benchExtract(b *testing.B, pkg string, wantKeys int) {
-	p := loadPlugin(b, pkg, Options{Instances: 1})
+	benchExtractOpts(b, pkg, wantKeys, Options{Instances: 1})
+}
+
+func benchExtractOpts(b *testing.B, pkg string, wantKeys int, opts Options) {
+	p := loadPlugin(b, pkg, opts)
 	rec := benchRecord()
 	ctx := context.Background()
 	var kvs []KV
@@ -37,6 +41,17 @@ func benchExtract(b *testing.B, pkg string, wantKeys int) {
 
 func BenchmarkExtractNoop(b *testing.B)    { benchExtract(b, "testdata/noop", 0) }
 func BenchmarkExtractExample(b *testing.B) { benchExtract(b, "example", 2) }
+
+// The same without the fuel instrumentation (instrument.go): wazero's
+// WithCloseOnContextDone enforces the deadline, as for a module the
+// rewriter cannot handle.
+func BenchmarkExtractNoopCloseOnContextDone(b *testing.B) {
+	benchExtractOpts(b, "testdata/noop", 0, Options{Instances: 1, noFuel: true})
+}
+
+func BenchmarkExtractExampleCloseOnContextDone(b *testing.B) {
+	benchExtractOpts(b, "example", 2, Options{Instances: 1, noFuel: true})
+}
 
 // BenchmarkEncode is the host's share: sizing and encoding the record.
 func BenchmarkEncode(b *testing.B) {

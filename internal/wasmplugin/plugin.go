@@ -12,11 +12,13 @@ package wasmplugin
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +40,16 @@ type Options struct {
 	// Instances is the size of the instance pool: at most this many calls
 	// run at once, others wait. Default GOMAXPROCS.
 	Instances int
+	// Config is handed to every instance of the plugin, as JSON, through
+	// its weft_configure export (ABI.md) before its first record. A nil or
+	// empty Config is sent as {} to a plugin that exports weft_configure;
+	// a non-empty Config for a plugin without the export fails Load, as the
+	// plugin would silently ignore it.
+	Config map[string]any
+
+	// noFuel makes the plugin run with wazero's CloseOnContextDone, as a
+	// module instrument cannot rewrite does; for tests and benchmarks.
+	noFuel bool
 }
 
 const (
@@ -57,7 +69,15 @@ type Plugin struct {
 	timeout  time.Duration
 	memLimit uint64
 	// filter is what weft_attribute_prefixes asked for, read once at load.
-	filter keyFilter
+	filter *keyFilter
+	// config is Options.Config as JSON, sent to each new instance; nil
+	// when the plugin does not export weft_configure.
+	config []byte
+	// fuel says the module is instrumented (instrument.go): the deadline
+	// is its fuel global, not the call's context.
+	fuel bool
+	// callFuel is the fuel of one weft_extract call.
+	callFuel int64
 	// slots holds one entry per pool place: a ready instance, or nil for
 	// a place whose instance is not started yet or was dropped after a
 	// failure. Taking from it is how a caller gets exclusive use.
@@ -92,28 +112,51 @@ func LoadBytes(ctx context.Context, name string, wasm []byte, opts Options) (*Pl
 	if pages > maxPages {
 		pages = maxPages
 	}
-	// CloseOnContextDone makes compiled code check for cancellation in
-	// loops and calls, which is what lets a deadline stop a plugin that
-	// never returns.
-	cfg := wazero.NewRuntimeConfig().
-		WithMemoryLimitPages(uint32(pages)).
-		WithCloseOnContextDone(true)
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	config, err := encodeConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("wasm plugin %s: %w", name, err)
+	}
 	p := &Plugin{
 		name:     name,
-		rt:       rt,
 		timeout:  opts.Timeout,
 		memLimit: pages * wasmPage,
 		slots:    make(chan *instance, opts.Instances),
+		config:   config,
+		callFuel: callFuel(opts.Timeout),
 	}
-	if err := p.init(ctx, wasm); err != nil {
+	// The deadline: fuel checks in the plugin's own loops (instrument.go)
+	// when the module can be rewritten, else wazero's CloseOnContextDone,
+	// which makes compiled code call into Go at every loop iteration to
+	// see whether the call's context is done.
+	cfg := wazero.NewRuntimeConfig().WithMemoryLimitPages(uint32(pages))
+	if fueled, err := instrument(wasm, p.startFuel()); err == nil && !opts.noFuel {
+		wasm, p.fuel = fueled, true
+	} else {
+		cfg = cfg.WithCloseOnContextDone(true)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	p.rt = rt
+	if err := p.init(ctx, wasm, len(opts.Config) > 0); err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("wasm plugin %s: %w", name, err)
 	}
 	return p, nil
 }
 
-func (p *Plugin) init(ctx context.Context, wasm []byte) error {
+// encodeConfig returns cfg as the JSON weft_configure gets: an object, {}
+// for none.
+func encodeConfig(cfg map[string]any) ([]byte, error) {
+	if len(cfg) == 0 {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("config cannot be sent to the plugin as JSON: %w", err)
+	}
+	return b, nil
+}
+
+func (p *Plugin) init(ctx context.Context, wasm []byte, hasConfig bool) error {
 	compiled, err := p.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return fmt.Errorf("not a valid wasm module: %w", err)
@@ -121,6 +164,12 @@ func (p *Plugin) init(ctx context.Context, wasm []byte) error {
 	p.compiled = compiled
 	if err := checkModule(compiled); err != nil {
 		return err
+	}
+	if _, ok := compiled.ExportedFunctions()[exportConfigure]; !ok {
+		if hasConfig {
+			return fmt.Errorf("config is set but the plugin does not export %s, so it cannot read it: remove config, or add the export (see ABI.md)", exportConfigure)
+		}
+		p.config = nil
 	}
 	// The WASI host module is shared by all instances. Only what Go's
 	// wasip1 runtime needs at start does anything: clocks and random are
@@ -186,6 +235,7 @@ func checkModule(m wazero.CompiledModule) error {
 		{exportAlloc, []api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}, false},
 		{exportExtract, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}, false},
 		{exportPrefixes, nil, []api.ValueType{api.ValueTypeI64}, true},
+		{exportConfigure, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}, true},
 	}
 	exports := m.ExportedFunctions()
 	for _, w := range want {
@@ -230,6 +280,14 @@ func (p *Plugin) startTimeout() time.Duration {
 	return max(100*p.timeout, 5*time.Second)
 }
 
+// callFuel and startFuel are the fuel budgets of a call and of start-up
+// work (weft_alloc, weft_configure, _initialize): a unit per nanosecond of
+// their deadline, as a loop iteration takes a nanosecond or more.
+func callFuel(timeout time.Duration) int64 {
+	return max(timeout.Nanoseconds(), int64(time.Millisecond))
+}
+func (p *Plugin) startFuel() int64 { return p.startTimeout().Nanoseconds() }
+
 // instance is one running copy of the plugin, used by one caller at a time.
 type instance struct {
 	mod            api.Module
@@ -249,6 +307,34 @@ type instance struct {
 	cancel   context.CancelFunc
 	timer    *time.Timer
 	timedOut atomic.Bool
+
+	// fuel is the instrumented module's fuel global (nil without). The
+	// timer empties it from its own goroutine; fuelMu orders that with
+	// the host's refills, as far as Go is concerned (the plugin's code
+	// reads and writes it without Go knowing).
+	fuel   api.MutableGlobal
+	fuelMu sync.Mutex
+}
+
+// setFuel sets the instance's fuel, if it has any.
+func (inst *instance) setFuel(v int64) {
+	if inst.fuel == nil {
+		return
+	}
+	inst.fuelMu.Lock()
+	inst.fuel.Set(uint64(v))
+	inst.fuelMu.Unlock()
+}
+
+// outOfFuel says whether the instrumented plugin stopped because its fuel
+// ran out (or the timer emptied it).
+func (inst *instance) outOfFuel() bool {
+	if inst.fuel == nil {
+		return false
+	}
+	inst.fuelMu.Lock()
+	defer inst.fuelMu.Unlock()
+	return int64(inst.fuel.Get()) < 0
 }
 
 // close stops the instance's timer and module.
@@ -282,12 +368,85 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	inst.extract = mod.ExportedFunction(exportExtract)
 	// Not derived from ctx: the instance outlives the call that made it.
 	inst.ctx, inst.cancel = context.WithCancel(context.Background())
+	if p.fuel {
+		g, ok := mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
+		if !ok {
+			_ = mod.Close(context.Background())
+			return nil, fmt.Errorf("the instrumented module has no mutable %s (a bug in Weft)", fuelExport)
+		}
+		inst.fuel = g
+	}
 	inst.timer = time.AfterFunc(time.Hour, func() {
 		inst.timedOut.Store(true)
+		// The plugin traps at its next loop iteration; without fuel,
+		// wazero closes the module when it sees the context done.
+		inst.setFuel(0)
 		inst.cancel()
 	})
 	inst.timer.Stop()
+	inst.setFuel(p.startFuel())
+	if p.config != nil {
+		if err := p.configure(ctx, inst); err != nil {
+			inst.close()
+			return nil, err
+		}
+	}
 	return inst, nil
+}
+
+// configure hands the plugin's config to a new instance: written into the
+// input buffer (which records reuse afterwards), then weft_configure. A
+// plugin rejects its config by returning non-zero, and may say why on
+// stderr.
+func (p *Plugin) configure(ctx context.Context, inst *instance) error {
+	inst.stderr.reset()
+	if _, err := p.ensureBuffer(ctx, inst, len(p.config)); err != nil {
+		return fmt.Errorf("getting a buffer for the config: %w%s", err, inst.stderr.suffix())
+	}
+	buf, ok := inst.mem.Read(inst.inPtr, uint32(len(p.config)))
+	if !ok {
+		return fmt.Errorf("input buffer %#x+%d is not inside the plugin's memory", inst.inPtr, len(p.config))
+	}
+	copy(buf, p.config)
+	cctx, cancel := context.WithTimeout(ctx, p.startTimeout())
+	defer cancel()
+	inst.setFuel(p.startFuel())
+	inst.stack[0], inst.stack[1] = uint64(inst.inPtr), uint64(len(p.config))
+	if err := inst.mod.ExportedFunction(exportConfigure).CallWithStack(cctx, inst.stack[:2]); err != nil {
+		return fmt.Errorf("%s failed: %w%s", exportConfigure, err, inst.stderr.suffix())
+	}
+	if rc := int32(inst.stack[0]); rc != 0 {
+		msg := inst.stderr.String()
+		if msg == "" {
+			msg = "it gave no reason on stderr"
+		}
+		return fmt.Errorf("the plugin rejected its config (%s returned %d): %s", exportConfigure, rc, msg)
+	}
+	return nil
+}
+
+// ensureBuffer makes sure inst's input buffer holds size bytes, asking the
+// plugin's weft_alloc for a larger one if not. weft_alloc runs once per
+// instance or when records outgrow the buffer, and may grow memory and
+// collect garbage: it gets the start-up deadline, not the per-record one.
+func (p *Plugin) ensureBuffer(ctx context.Context, inst *instance, size int) (Failure, error) {
+	if uint32(size) <= inst.inCap {
+		return 0, nil
+	}
+	want := max(uint32(minInputBuffer), nextPow2(uint32(size)))
+	actx, acancel := context.WithTimeout(ctx, p.startTimeout())
+	defer acancel()
+	inst.setFuel(p.startFuel())
+	inst.stack[0] = uint64(want)
+	if err := inst.alloc.CallWithStack(actx, inst.stack[:1]); err != nil {
+		return p.classify(actx, inst, err), fmt.Errorf("%s(%d): %w", exportAlloc, want, err)
+	}
+	ptr := uint32(inst.stack[0])
+	if ptr == 0 || uint64(ptr)+uint64(want) > uint64(inst.mem.Size()) {
+		return FailureGarbage, fmt.Errorf("%s(%d) returned %#x, not a buffer inside its %d bytes of memory", exportAlloc, want, ptr, inst.mem.Size())
+	}
+	inst.inPtr, inst.inCap = ptr, want
+	return 0, nil
 }
 
 // Name returns the name the plugin was loaded with.
@@ -375,23 +534,8 @@ func (p *Plugin) call(ctx context.Context, inst *instance, rec Record, size, res
 		}
 	}()
 
-	if uint32(size) > inst.inCap {
-		want := max(uint32(minInputBuffer), nextPow2(uint32(size)))
-		// weft_alloc runs once per instance or when records outgrow the
-		// buffer, and may grow memory and collect garbage: it gets the
-		// start-up deadline, not the per-record one.
-		actx, acancel := context.WithTimeout(ctx, p.startTimeout())
-		inst.stack[0] = uint64(want)
-		err := inst.alloc.CallWithStack(actx, inst.stack[:1])
-		acancel()
-		if err != nil {
-			return dst, p.classify(actx, inst, err), fmt.Errorf("%s(%d): %w", exportAlloc, want, err)
-		}
-		ptr := uint32(inst.stack[0])
-		if ptr == 0 || uint64(ptr)+uint64(want) > uint64(inst.mem.Size()) {
-			return dst, FailureGarbage, fmt.Errorf("%s(%d) returned %#x, not a buffer inside its %d bytes of memory", exportAlloc, want, ptr, inst.mem.Size())
-		}
-		inst.inPtr, inst.inCap = ptr, want
+	if f, err := p.ensureBuffer(ctx, inst, size); err != nil {
+		return dst, f, err
 	}
 	// Encode straight into the plugin's memory: one copy of the record.
 	buf, ok := inst.mem.Read(inst.inPtr, uint32(size))
@@ -401,6 +545,7 @@ func (p *Plugin) call(ctx context.Context, inst *instance, rec Record, size, res
 	encode(buf, rec, p.filter, resN, spanN)
 
 	inst.stack[0], inst.stack[1] = uint64(inst.inPtr), uint64(size)
+	inst.setFuel(p.callFuel)
 	inst.timer.Reset(p.timeout)
 	err = inst.extract.CallWithStack(inst.ctx, inst.stack[:2])
 	if !inst.timer.Stop() {
@@ -434,7 +579,7 @@ func (p *Plugin) call(ctx context.Context, inst *instance, rec Record, size, res
 func (p *Plugin) classify(cctx context.Context, inst *instance, err error) Failure {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded ||
-		errors.Is(cctx.Err(), context.DeadlineExceeded) || inst.timedOut.Load() {
+		errors.Is(cctx.Err(), context.DeadlineExceeded) || inst.timedOut.Load() || inst.outOfFuel() {
 		return FailureTimeout
 	}
 	// Memory exhaustion has no error of its own: Go's runtime prints "out of

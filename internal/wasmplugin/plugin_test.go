@@ -95,10 +95,12 @@ func TestDecodePrefixes(t *testing.T) {
 	valid = append(le.AppendUint32(valid, 2), "a."...)
 	valid = le.AppendUint32(valid, 0) // the empty prefix: everything
 	f, err := decodePrefixes(valid)
-	if err != nil || !slices.Equal(f, keyFilter{"a.", ""}) {
-		t.Fatalf("valid list: %q, %v", f, err)
+	if err != nil || !slices.Equal(f.prefixes, []string{"a.", ""}) {
+		t.Fatalf("valid list: %v, %v", f, err)
 	}
-	if !f.wants("zzz") || keyFilter(nil).wants("x") != true || (keyFilter{"a."}).wants("b.c") {
+	var none *keyFilter
+	if !f.wants("zzz") || !f.wants("") || !none.wants("x") || newKeyFilter([]string{"a."}).wants("b.c") ||
+		!newKeyFilter([]string{"b", "a."}).wants("a.c") || newKeyFilter([]string{"a."}).wants("a") || newKeyFilter([]string{"a."}).wants("") {
 		t.Error("wants: wrong answer")
 	}
 	for name, b := range map[string][]byte{
@@ -114,7 +116,7 @@ func TestDecodePrefixes(t *testing.T) {
 	}
 	// Filtered attributes are neither counted nor sent.
 	rec := record("n", map[string]any{"a.x": "1", "b.y": "2"}, map[string]any{"a.z": []string{"3", "4"}, "c": "5"})
-	size, resN, spanN := encodedSize(rec, keyFilter{"a."})
+	size, resN, spanN := encodedSize(rec, newKeyFilter([]string{"a."}))
 	if resN != 1 || spanN != 2 || size != 4+1+4+4+(8+3+1)+4+2*(8+3+1) {
 		t.Errorf("filtered: size %d, entries %d, %d", size, resN, spanN)
 	}
@@ -123,8 +125,10 @@ func TestDecodePrefixes(t *testing.T) {
 func TestExample(t *testing.T) {
 	p := loadPlugin(t, "example", Options{Instances: 2})
 	ctx := context.Background()
-	if want := (keyFilter{"http.request.header.", "http.response.header."}); !slices.Equal(p.filter, want) {
-		t.Errorf("filter = %q, want %q from weft_attribute_prefixes", p.filter, want)
+	want := []string{"pinpoint.http.request.header", "pinpoint.http.response.header",
+		"http.request.header.x-request-id", "http.response.header.x-request-id", "http.request.header.x-upstream-trace-id"}
+	if !slices.Equal(p.filter.prefixes, want) {
+		t.Errorf("filter = %q, want %q from weft_attribute_prefixes (the default config)", p.filter.prefixes, want)
 	}
 	for _, tc := range []struct {
 		name      string
@@ -139,12 +143,12 @@ func TestExample(t *testing.T) {
 			"http.route": "/orders",
 		},
 		want: map[string]string{vocab.XRequestID0: "req-1", vocab.XRequestID1: "resp-1",
-			"weft.upstream.trace_id": "0af7651916cd43dd8448eb211c80319c"},
+			vocab.UpstreamTraceID: "0af7651916cd43dd8448eb211c80319c"},
 	}, {
 		name: "span attribute wins over resource, first non-empty value wins",
 		res:  map[string]any{"http.request.header.x-request-id": "from-resource", "http.request.header.x-upstream-trace-id": "up-res"},
 		span: map[string]any{"http.request.header.x-request-id": []string{"", "from-span", "second"}},
-		want: map[string]string{vocab.XRequestID0: "from-span", "weft.upstream.trace_id": "up-res"},
+		want: map[string]string{vocab.XRequestID0: "from-span", vocab.UpstreamTraceID: "up-res"},
 	}, {
 		name: "nothing to extract",
 		span: map[string]any{"http.route": "/", "http.request.header.x-request-id": 12},
@@ -169,6 +173,115 @@ func TestExample(t *testing.T) {
 	}
 	if s := p.Stats(); s.Calls != 4 || s.Failures != [numFailures]uint64{} {
 		t.Errorf("stats = %+v", s)
+	}
+}
+
+// TestExampleConfig: the example plugin's config names the headers it
+// reads, maps headers to tags, and applies to Pinpoint's recorded headers
+// too.
+func TestExampleConfig(t *testing.T) {
+	p := loadPlugin(t, "example", Options{Instances: 1, Config: map[string]any{
+		"request_id_headers":        []any{"X-Correlation-ID", "x-request-id"},
+		"upstream_trace_id_headers": []any{},
+		"tags":                      map[string]any{"X-Tenant": "app.tenant"},
+	}})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		span map[string]any
+		want map[string]string
+	}{{
+		name: "configured headers; the first listed wins; the default upstream header is off",
+		span: map[string]any{
+			"http.request.header.x-request-id":        "second-choice",
+			"http.request.header.x-correlation-id":    []string{"first-choice"},
+			"http.response.header.x-correlation-id":   "resp",
+			"http.request.header.x-upstream-trace-id": "ignored",
+			"http.request.header.x-tenant":            "acme",
+		},
+		want: map[string]string{vocab.XRequestID0: "first-choice", vocab.XRequestID1: "resp", "app.tenant": "acme"},
+	}, {
+		name: "Pinpoint's recorded header: a (name, value) pair, name in any case",
+		span: map[string]any{"pinpoint.http.request.header": []string{"X-Correlation-Id", "pp-1"}},
+		want: map[string]string{vocab.XRequestID0: "pp-1"},
+	}, {
+		name: "Pinpoint tag header and response header",
+		span: map[string]any{
+			"pinpoint.http.request.header":  []string{"x-tenant", "globex"},
+			"pinpoint.http.response.header": []string{"X-Request-ID", "pp-resp"},
+		},
+		want: map[string]string{"app.tenant": "globex", vocab.XRequestID1: "pp-resp"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := p.Extract(ctx, record("span", nil, tc.span), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := kvMap(got); !maps.Equal(m, tc.want) {
+				t.Errorf("got %v, want %v", m, tc.want)
+			}
+		})
+	}
+}
+
+// TestConfigOncePerInstance: every instance gets the config once, before
+// its first record, the replacement of a failed instance included.
+func TestConfigOncePerInstance(t *testing.T) {
+	p := loadPlugin(t, "testdata/configured", Options{Instances: 1, Config: map[string]any{"headers": []any{"a", "b"}, "n": 3}})
+	ctx := context.Background()
+	want := map[string]string{"config": `{"headers":["a","b"],"n":3}`, "configured": "1"}
+	check := func(when string) {
+		t.Helper()
+		got, err := p.Extract(ctx, record("x", nil, nil), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if m := kvMap(got); !maps.Equal(m, want) {
+			t.Errorf("%s: got %v, want %v", when, m, want)
+		}
+	}
+	check("first instance")
+	check("first instance, second call")
+	if _, err := p.Extract(ctx, record("panic", nil, nil), nil); err == nil {
+		t.Fatal("the plugin was asked to panic")
+	}
+	check("replacement instance")
+	if s := p.Stats(); s.Instantiations != 2 {
+		t.Errorf("instantiations = %d, want 2", s.Instantiations)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	path := buildPlugin(t, "testdata/configured")
+	_, err := Load(ctx, path, Options{Config: map[string]any{"reject": true}})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "rejected its config") ||
+		!strings.Contains(err.Error(), "this plugin takes no such option") {
+		t.Errorf("rejected config: err = %v; want the path, the rejection and the plugin's reason", err)
+	}
+	// Without config a plugin that exports weft_configure gets {}.
+	p, err := Load(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	got, err := p.Extract(ctx, record("x", nil, nil), nil)
+	if err != nil || kvMap(got)["config"] != "{}" {
+		t.Errorf("no config: got %v, %v; want {}", got, err)
+	}
+	// Config for a plugin that cannot take it is an error, not ignored.
+	_, err = Load(ctx, buildPlugin(t, "testdata/noop"), Options{Config: map[string]any{"x": 1}})
+	if err == nil || !strings.Contains(err.Error(), "does not export weft_configure") {
+		t.Errorf("config for a plugin without weft_configure: err = %v", err)
+	}
+	// The example checks its config.
+	_, err = Load(ctx, buildPlugin(t, "example"), Options{Config: map[string]any{"request_id_header": "x"}})
+	if err == nil || !strings.Contains(err.Error(), `unknown field "request_id_header"`) {
+		t.Errorf("example with a misspelt option: err = %v", err)
+	}
+	_, err = Load(ctx, buildPlugin(t, "example"), Options{Config: map[string]any{"x": func() {}}})
+	if err == nil || !strings.Contains(err.Error(), "JSON") {
+		t.Errorf("config that is not JSON: err = %v", err)
 	}
 }
 
@@ -320,5 +433,50 @@ func TestConcurrent(t *testing.T) {
 	}
 	if s := p.Stats(); s.Calls != goroutines*calls || s.Instantiations > 4 {
 		t.Errorf("stats = %+v, want %d calls on at most 4 instances", s, goroutines*calls)
+	}
+}
+
+// TestTimeoutWithoutFuel: a module that is not instrumented (instrument.go
+// cannot rewrite it) is stopped by wazero's CloseOnContextDone instead.
+func TestTimeoutWithoutFuel(t *testing.T) {
+	p := loadPlugin(t, "testdata/loop", Options{Timeout: 50 * time.Millisecond, Instances: 1, noFuel: true})
+	if p.fuel {
+		t.Fatal("noFuel: the module was instrumented")
+	}
+	_, err := p.Extract(context.Background(), record("x", nil, nil), nil)
+	if f, _ := FailureOf(err); f != FailureTimeout {
+		t.Fatalf("err = %v, want FailureTimeout", err)
+	}
+	// And the same plugin instrumented answers like the example does.
+	if q := loadPlugin(t, "example", Options{Instances: 1}); !q.fuel {
+		t.Error("the example plugin was not instrumented")
+	}
+}
+
+// TestOutOfFuelIsTimeout: the fuel alone stops a loop, long before the
+// timer would (as when the timer cannot run: GOMAXPROCS=1, a GC).
+func TestOutOfFuelIsTimeout(t *testing.T) {
+	p := loadPlugin(t, "testdata/loop", Options{Timeout: time.Hour, Instances: 1})
+	p.callFuel = 1_000_000 // a millisecond or so of looping
+	start := time.Now()
+	_, err := p.Extract(context.Background(), record("x", nil, nil), nil)
+	if f, _ := FailureOf(err); f != FailureTimeout {
+		t.Fatalf("err = %v, want FailureTimeout", err)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %v: the fuel did not stop the loop", d)
+	}
+}
+
+func TestInstrumentRejects(t *testing.T) {
+	for name, wasm := range map[string][]byte{
+		"not wasm":       []byte("junk"),
+		"no exports":     []byte("\x00asm\x01\x00\x00\x00"),
+		"unknown opcode": append([]byte("\x00asm\x01\x00\x00\x00"), 7, 1, 0, 10, 4, 1, 2, 0, 0xd5),
+		"truncated":      append([]byte("\x00asm\x01\x00\x00\x00"), 7, 1, 0, 10, 9, 1, 2),
+	} {
+		if _, err := instrument(wasm, 1); !errors.Is(err, errUnsupported) {
+			t.Errorf("%s: err = %v, want errUnsupported", name, err)
+		}
 	}
 }

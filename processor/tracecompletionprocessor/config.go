@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/weftobs/weft/internal/wasmplugin"
 )
 
 // Config defines the trace_completion processor's configuration.
@@ -33,9 +35,10 @@ type Config struct {
 	// sequence may be (network delay plus clock offset between hosts).
 	TimeTolerance time.Duration `mapstructure:"time_tolerance"`
 
-	// Plugins are Wasm plugins (internal/wasmplugin, ABI.md) run on every
-	// span before it is indexed; the key/values they return are written as
-	// span string attributes, so that they can be correlation keys.
+	// Plugins are Wasm plugins (internal/wasmplugin, ABI.md) run in order
+	// on every span before it is indexed; the correlation ids they extract
+	// (weft.x_request_id.0, ...) are written as span attributes, and so
+	// used for stitching, and their tags too with tags_as_attributes.
 	Plugins []PluginConfig `mapstructure:"plugins"`
 	// Wasm limits every plugin's sandbox.
 	Wasm WasmConfig `mapstructure:"wasm"`
@@ -44,35 +47,16 @@ type Config struct {
 	_ struct{}
 }
 
-// PluginConfig names one Wasm plugin.
-type PluginConfig struct {
-	// Path is the plugin's .wasm file. It is read at Start.
-	Path string `mapstructure:"path"`
-	// Config is accepted for the shape of issue #10 but not passed to
-	// plugins yet: ABI version 1 has no way to hand it over.
-	Config map[string]any `mapstructure:"config"`
+// PluginConfig is one entry of plugins: path, config, tags_as_attributes
+// (see wasmplugin.PluginConfig).
+type PluginConfig = wasmplugin.PluginConfig
 
-	// prevent unkeyed literal initialization
-	_ struct{}
-}
-
-// WasmConfig limits the sandbox of every plugin.
-type WasmConfig struct {
-	// MemoryLimit is the most linear memory one plugin instance may have,
-	// in bytes (rounded up to 64 KiB pages).
-	MemoryLimit int64 `mapstructure:"memory_limit"`
-	// Timeout bounds one plugin call (one span), wall clock.
-	Timeout time.Duration `mapstructure:"timeout"`
-
-	// prevent unkeyed literal initialization
-	_ struct{}
-}
+// WasmConfig limits the sandbox of every plugin: memory_limit, timeout.
+type WasmConfig = wasmplugin.WasmConfig
 
 const (
-	defaultWasmMemoryLimit = 64 << 20
-	// defaultWasmTimeout is internal/wasmplugin's own default (not
-	// exported there).
-	defaultWasmTimeout = 20 * time.Millisecond
+	defaultWasmMemoryLimit = wasmplugin.DefaultMemoryLimit
+	defaultWasmTimeout     = wasmplugin.DefaultTimeout
 )
 
 func createDefaultConfig() component.Config {
@@ -84,10 +68,7 @@ func createDefaultConfig() component.Config {
 		LateJoinTTL:     2 * time.Minute,
 		LateJoinMaxKeys: 1_000_000,
 		TimeTolerance:   60 * time.Millisecond,
-		Wasm: WasmConfig{
-			MemoryLimit: defaultWasmMemoryLimit,
-			Timeout:     defaultWasmTimeout,
-		},
+		Wasm:            wasmplugin.DefaultWasmConfig(),
 	}
 }
 
@@ -115,17 +96,7 @@ func (cfg *Config) Validate() error {
 	if cfg.TimeTolerance < 0 {
 		errs = append(errs, fmt.Errorf("time_tolerance must not be negative, got %s", cfg.TimeTolerance))
 	}
-	for i, pl := range cfg.Plugins {
-		if pl.Path == "" {
-			errs = append(errs, fmt.Errorf("plugins[%d]: path must be set", i))
-		}
-	}
-	if cfg.Wasm.MemoryLimit <= 0 {
-		errs = append(errs, fmt.Errorf("wasm.memory_limit must be positive, got %d", cfg.Wasm.MemoryLimit))
-	}
-	if cfg.Wasm.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("wasm.timeout must be positive, got %s", cfg.Wasm.Timeout))
-	}
+	errs = append(errs, wasmplugin.ValidateConfig(cfg.Plugins, cfg.Wasm)...)
 	if len(errs) == 0 && cfg.LateJoinTTL > 0 && cfg.LateJoinTTL < cfg.Wait {
 		errs = append(errs, errors.New("late_join_ttl shorter than wait forgets keys before late spans can use them; make it at least wait, or 0 to disable late joins"))
 	}

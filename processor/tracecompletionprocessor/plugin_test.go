@@ -3,6 +3,7 @@ package tracecompletionprocessor
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,16 +107,23 @@ func threadPoolHop() []ptrace.Traces {
 // returns the spans that came out, by span id.
 func runHop(t *testing.T, tt *componenttest.Telemetry, plugins ...string) map[pcommon.SpanID]ptrace.Span {
 	t.Helper()
+	var pcs []PluginConfig
+	for _, pl := range plugins {
+		pcs = append(pcs, PluginConfig{Path: pl})
+	}
+	return runHopWith(t, tt, threadPoolHop(), pcs...)
+}
+
+func runHopWith(t *testing.T, tt *componenttest.Telemetry, hop []ptrace.Traces, plugins ...PluginConfig) map[pcommon.SpanID]ptrace.Span {
+	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Wait, cfg.MaxWait, cfg.LateJoinTTL = time.Hour, time.Hour, time.Hour
 	cfg.Wasm.Timeout = 5 * time.Second // not about the deadline: -race, busy machines
-	for _, pl := range plugins {
-		cfg.Plugins = append(cfg.Plugins, PluginConfig{Path: pl})
-	}
+	cfg.Plugins = plugins
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.TracesSink)
 	p := newTestProcessor(t, cfg, tt, sink)
-	for _, td := range threadPoolHop() {
+	for _, td := range hop {
 		require.NoError(t, p.ConsumeTraces(t.Context(), td))
 	}
 	require.NoError(t, p.Shutdown(t.Context()))
@@ -169,6 +177,58 @@ func TestPluginStitchesThreadPoolHop(t *testing.T) {
 	})
 }
 
+// TestPluginConfigAndTags: the plugin's config names the header that
+// carries the request id (X-Correlation-ID here), which then stitches the
+// hop; with tags_as_attributes its tag is written too, and an attribute
+// the span already had is not replaced.
+func TestPluginConfigAndTags(t *testing.T) {
+	plugin := buildPlugin(t, examplePlugin)
+	hop := func() []ptrace.Traces {
+		tds := []ptrace.Traces{
+			ebpfSpan(1, vocab.ObservationPointServerProcess, 0, 10_000, 11, 12, 1000, "http.response.header.x-correlation-id", "corr-1"),
+			ebpfSpan(2, vocab.ObservationPointClientProcess, 2_000, 8_000, 901, 902, 5000, "http.request.header.x-correlation-id", "corr-1"),
+		}
+		a := tds[1].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+		a.PutEmptySlice("http.request.header.x-tenant").AppendEmpty().SetStr("acme")
+		a.PutStr("app.tenant", "set-by-the-app")
+		a = tds[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+		a.PutEmptySlice("http.request.header.x-tenant").AppendEmpty().SetStr("acme")
+		return tds
+	}
+	config := map[string]any{"request_id_headers": []any{"x-correlation-id"}, "tags": map[string]any{"x-tenant": "app.tenant"}}
+	for _, tags := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tags_as_attributes=%v", tags), func(t *testing.T) {
+			out := runHopWith(t, componenttest.NewTelemetry(), hop(), PluginConfig{Path: plugin, Config: config, TagsAsAttributes: tags})
+			gw, up := out[hopSpanID(1)], out[hopSpanID(2)]
+			assert.Equal(t, hopSpanID(1), up.ParentSpanID(), "stitched by the configured header")
+			v, _ := up.Attributes().Get(vocab.XRequestID0)
+			assert.Equal(t, "corr-1", v.Str())
+			v, _ = up.Attributes().Get("app.tenant")
+			assert.Equal(t, "set-by-the-app", v.Str(), "an attribute the span has is never replaced")
+			v, ok := gw.Attributes().Get("app.tenant")
+			assert.Equal(t, tags, ok, "the tag is written only with tags_as_attributes")
+			if tags {
+				assert.Equal(t, "acme", v.Str())
+			}
+		})
+	}
+}
+
+// TestPluginRejectsConfigFailsStart: a config the plugin rejects fails
+// Start with an error naming the plugin and quoting its reason.
+func TestPluginRejectsConfigFailsStart(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	path := buildPlugin(t, examplePlugin)
+	cfg.Plugins = []PluginConfig{{Path: path, Config: map[string]any{"request_id_header": "x-req"}}}
+	require.NoError(t, cfg.Validate(), "the plugin checks its config at Start")
+	p, err := NewFactory().CreateTraces(t.Context(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = p.Start(t.Context(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, "trace_completion: plugins[0] ("+path+") could not be loaded")
+	require.ErrorContains(t, err, `unknown field "request_id_header"`)
+	require.NoError(t, p.Shutdown(t.Context()))
+}
+
 // TestFailingPluginLeavesSpansUnchanged: a plugin that traps on every span
 // adds nothing, the spans go on as without plugins, and every call is
 // counted as a trap.
@@ -184,11 +244,11 @@ func TestFailingPluginLeavesSpansUnchanged(t *testing.T) {
 	for _, td := range threadPoolHop() {
 		before := ptrace.NewTraces()
 		td.CopyTo(before)
-		p.runPlugins(t.Context(), td)
+		p.plugins.Traces(t.Context(), td)
 		assert.Equal(t, before, td, "a failed call leaves the span unchanged")
 		require.NoError(t, p.ConsumeTraces(t.Context(), td))
 	}
-	// Two spans, two passes each (runPlugins above, then ConsumeTraces).
+	// Two spans, two passes each (Traces above, then ConsumeTraces).
 	assert.Equal(t, int64(4), sum(t, tt, "otelcol_processor_trace_completion_plugin_failures", attribute.String("failure", "trap")))
 	assert.Equal(t, int64(4), sum(t, tt, "otelcol_processor_trace_completion_plugin_failures"))
 }
@@ -211,6 +271,28 @@ func TestPluginLoadErrorFailsStart(t *testing.T) {
 // are not passed to any.
 func TestNoPluginsNoPluginWork(t *testing.T) {
 	p := newTestProcessor(t, createDefaultConfig().(*Config), componenttest.NewTelemetry(), new(consumertest.TracesSink))
-	assert.Empty(t, p.plugins)
+	assert.Nil(t, p.plugins)
 	require.NoError(t, p.Shutdown(t.Context()))
+}
+
+// TestBrokenPluginSuspended: a plugin that fails every call is suspended
+// after 20 failures in a row (the chain's default): the rest of the spans
+// are not given to it, and the suspension is counted.
+func TestBrokenPluginSuspended(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Wasm.Timeout = 5 * time.Second
+	cfg.Plugins = []PluginConfig{{Path: buildPlugin(t, trapPlugin)}}
+	p := newTestProcessor(t, cfg, tt, new(consumertest.TracesSink))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+
+	td := ptrace.NewTraces()
+	for i := range 30 {
+		ebpfSpan(uint64(i+1), vocab.ObservationPointServerProcess, 0, 1000, int64(i), int64(i), int64(i), "", "").
+			ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	assert.Equal(t, int64(20), sum(t, tt, "otelcol_processor_trace_completion_plugin_failures"), "30 spans, 20 calls")
+	assert.Equal(t, int64(1), sum(t, tt, "otelcol_processor_trace_completion_plugin_suspensions"))
 }

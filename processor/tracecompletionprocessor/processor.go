@@ -2,7 +2,6 @@ package tracecompletionprocessor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -35,10 +34,9 @@ type tcProcessor struct {
 	tb     *metadata.TelemetryBuilder
 	tick   time.Duration
 
-	// plugins are loaded at Start and closed at Shutdown; with none, spans
-	// are not touched before the engine.
-	plugins []*wasmplugin.Plugin
-	kvPool  sync.Pool // *[]wasmplugin.KV, reused answer buffers
+	// plugins are loaded at Start and closed at Shutdown; nil (no plugins)
+	// leaves spans untouched before the engine.
+	plugins *wasmplugin.Chain
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -106,17 +104,17 @@ func (p *tcProcessor) Capabilities() consumer.Capabilities {
 // Start loads the plugins and runs the flusher that sends groups whose wait
 // is over. A plugin that cannot be loaded fails Start.
 func (p *tcProcessor) Start(ctx context.Context, _ component.Host) error {
-	opts := wasmplugin.Options{MemoryLimit: uint64(p.cfg.Wasm.MemoryLimit), Timeout: p.cfg.Wasm.Timeout}
-	for i, pc := range p.cfg.Plugins {
-		pl, err := wasmplugin.Load(ctx, pc.Path, opts)
-		if err != nil {
-			err = fmt.Errorf("trace_completion: plugins[%d] (%s) could not be loaded: %w", i, pc.Path, err)
-			err = errors.Join(err, p.closePlugins(ctx))
-			p.plugins = nil
-			return err
-		}
-		p.plugins = append(p.plugins, pl)
+	plugins, err := wasmplugin.LoadChain(ctx, p.cfg.Plugins, p.cfg.Wasm, wasmplugin.ChainSettings{
+		Logger: p.logger,
+		Failed: p.pluginFailed,
+		Suspended: func(ctx context.Context) {
+			p.tb.ProcessorTraceCompletionPluginSuspensions.Add(ctx, 1)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("trace_completion: %w", err)
 	}
+	p.plugins = plugins
 	p.wg.Add(1)
 	go p.loop()
 	return nil
@@ -142,9 +140,7 @@ func (p *tcProcessor) loop() {
 // them exceeds max_spans or max_bytes, the oldest groups leave now, from
 // this call.
 func (p *tcProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	if len(p.plugins) > 0 {
-		p.runPlugins(ctx, td)
-	}
+	p.plugins.Traces(ctx, td)
 	res := p.eng.Add(time.Now(), td)
 	if res.Spans > 0 {
 		// Spans of earlier calls: neither this caller's deadline and
@@ -166,71 +162,18 @@ func (p *tcProcessor) Shutdown(ctx context.Context) (err error) {
 		close(p.stop)
 		p.wg.Wait()
 		p.send(ctx, p.eng.Flush(time.Now(), true))
-		err = p.closePlugins(ctx)
+		err = p.plugins.Close(ctx)
 		p.tb.Shutdown()
 	})
 	return err
 }
 
-// closePlugins closes the loaded plugins. A call still running finishes or
-// fails; later calls fail as unavailable (counted), so a ConsumeTraces that
-// races Shutdown passes its spans on without keys.
-func (p *tcProcessor) closePlugins(ctx context.Context) error {
-	var errs []error
-	for _, pl := range p.plugins {
-		if err := pl.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("closing plugin %s: %w", pl.Name(), err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// runPlugins runs every plugin on every span and writes what each returned
-// as span string attributes, before the engine reads the span. A failed
-// call leaves the span as it was (the plugin's answer is dropped whole) and
-// is counted; later plugins see what earlier ones wrote.
-func (p *tcProcessor) runPlugins(ctx context.Context, td ptrace.Traces) {
-	bufp, _ := p.kvPool.Get().(*[]wasmplugin.KV)
-	if bufp == nil {
-		bufp = new([]wasmplugin.KV)
-	}
-	kvs := *bufp
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		res := rs.Resource()
-		sss := rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				span := spans.At(k)
-				for _, pl := range p.plugins {
-					var err error
-					kvs, err = pl.Extract(ctx, wasmplugin.SpanRecord(res, span), kvs[:0])
-					if err != nil {
-						p.pluginFailed(ctx, err)
-						continue
-					}
-					attrs := span.Attributes()
-					for _, kv := range kvs {
-						attrs.PutStr(kv.Key, kv.Value)
-					}
-				}
-			}
-		}
-	}
-	clear(kvs[:cap(kvs)]) // do not keep strings of this batch alive
-	*bufp = kvs[:0]
-	p.kvPool.Put(bufp)
-}
-
-func (p *tcProcessor) pluginFailed(ctx context.Context, err error) {
-	f, ok := wasmplugin.FailureOf(err)
-	if !ok || int(f) < 0 || int(f) >= len(p.attrs.failure) {
+// pluginFailed counts a failed plugin call (the chain logs it).
+func (p *tcProcessor) pluginFailed(ctx context.Context, f wasmplugin.Failure) {
+	if int(f) < 0 || int(f) >= len(p.attrs.failure) {
 		f = wasmplugin.FailureTrap
 	}
 	p.tb.ProcessorTraceCompletionPluginFailures.Add(ctx, 1, p.attrs.failure[f])
-	p.logger.Debug("A plugin call failed; the span goes on without its keys", zap.Error(err))
 }
 
 func (p *tcProcessor) send(ctx context.Context, res stitch.Result) {

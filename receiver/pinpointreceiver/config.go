@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
+
+	"github.com/weftobs/weft/internal/wasmplugin"
 )
 
 // Default ports are the Pinpoint collector's, so agents need no change but
@@ -48,6 +50,16 @@ type Config struct {
 	// spans. They can hold personal data, so they are dropped by default.
 	SQLBindValues bool `mapstructure:"sql_bind_values"`
 
+	// Plugins are Wasm plugins (internal/wasmplugin, ABI.md) run in order
+	// on every converted span, so that users can teach the receiver what
+	// it cannot map itself: annotations it keeps as pinpoint.* attributes
+	// (recorded headers, for one) and agent attributes. The correlation ids
+	// they extract are written as span attributes, their tags too with
+	// tags_as_attributes; trace_completion downstream stitches by the ids.
+	Plugins []wasmplugin.PluginConfig `mapstructure:"plugins"`
+	// Wasm limits every plugin's sandbox.
+	Wasm wasmplugin.WasmConfig `mapstructure:"wasm"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -65,6 +77,7 @@ func createDefaultConfig() component.Config {
 		MetadataWait:     5 * time.Second,
 		ChunkWait:        30 * time.Second,
 		MaxBufferedBytes: 64 << 20,
+		Wasm:             wasmplugin.DefaultWasmConfig(),
 	}
 }
 
@@ -88,6 +101,7 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxBufferedBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max_buffered_bytes must be positive, got %d", cfg.MaxBufferedBytes))
 	}
+	errs = append(errs, wasmplugin.ValidateConfig(cfg.Plugins, cfg.Wasm)...)
 	endpoints := map[string]string{}
 	for _, s := range []struct{ name, endpoint string }{
 		{"agent", cfg.Agent.NetAddr.Endpoint}, {"stat", cfg.Stat.NetAddr.Endpoint}, {"span", cfg.Span.NetAddr.Endpoint},

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/weftobs/weft/internal/wasmplugin"
 	"github.com/weftobs/weft/receiver/pinpointreceiver/internal/metadata"
 )
 
@@ -30,6 +31,14 @@ func TestLoadConfig(t *testing.T) {
 	custom.MaxBufferedBytes = 1 << 20
 	custom.SQLBindValues = true
 
+	plugins := createDefaultConfig().(*Config)
+	plugins.Plugins = []wasmplugin.PluginConfig{{
+		Path:             "/etc/weft/plugins/example.wasm",
+		Config:           map[string]any{"request_id_headers": []any{"x-correlation-id"}},
+		TagsAsAttributes: true,
+	}}
+	plugins.Wasm = wasmplugin.WasmConfig{MemoryLimit: 16 << 20, Timeout: 5 * time.Millisecond}
+
 	tests := []struct {
 		id      component.ID
 		want    *Config
@@ -39,6 +48,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "custom"), want: custom},
 		{id: component.NewIDWithName(metadata.Type, "no_span_endpoint"), wantErr: "span.endpoint must be set"},
 		{id: component.NewIDWithName(metadata.Type, "negative_wait"), wantErr: "metadata_wait must not be negative"},
+		{id: component.NewIDWithName(metadata.Type, "plugins"), want: plugins},
+		{id: component.NewIDWithName(metadata.Type, "plugin_no_path"), wantErr: "plugins[0]: path must be set"},
 		{id: component.NewIDWithName(metadata.Type, "same_port"), wantErr: "stat.endpoint and span.endpoint are both 0.0.0.0:9993"},
 	}
 	for _, tt := range tests {
@@ -64,4 +75,6 @@ func TestDefaultEndpointsArePinpointPorts(t *testing.T) {
 	assert.Equal(t, "0.0.0.0:9992", cfg.Stat.NetAddr.Endpoint)
 	assert.Equal(t, "0.0.0.0:9993", cfg.Span.NetAddr.Endpoint)
 	assert.Nil(t, cfg.Storage)
+	assert.Empty(t, cfg.Plugins)
+	assert.Equal(t, wasmplugin.DefaultWasmConfig(), cfg.Wasm)
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/weftobs/weft/internal/wasmplugin"
 	"github.com/weftobs/weft/receiver/pinpointreceiver/internal/metadata"
 	v1 "github.com/weftobs/weft/receiver/pinpointreceiver/internal/proto/v1"
 )
@@ -39,6 +40,8 @@ type pinpointReceiver struct {
 	store     *store
 	assembler *assembler
 	client    storage.Client
+	// plugins run on converted spans; nil without any (plugins.go).
+	plugins *wasmplugin.Chain
 
 	servers []*grpc.Server
 	addrs   map[string]net.Addr // by service group: agent, stat, span
@@ -81,7 +84,14 @@ func newReceiver(cfg *Config, set receiver.Settings) (*pinpointReceiver, error) 
 // Start opens the storage client and the three gRPC servers. Both pipelines
 // call it; the work is done once.
 func (r *pinpointReceiver) Start(ctx context.Context, host component.Host) error {
-	r.startOnce.Do(func() { r.startErr = r.start(ctx, host) })
+	r.startOnce.Do(func() {
+		r.startErr = r.start(ctx, host)
+		if r.startErr != nil {
+			// Shutdown closes them too, but a failed start need not be
+			// followed by one.
+			_ = r.plugins.Close(ctx)
+		}
+	})
 	return r.startErr
 }
 
@@ -106,8 +116,11 @@ func (r *pinpointReceiver) start(ctx context.Context, host component.Host) error
 			"and spans of agents that started before a restart of Weft will carry placeholder names. " +
 			"Set `storage` to a storage extension such as file_storage to keep it.")
 	}
+	if err := r.loadPlugins(ctx); err != nil {
+		return err
+	}
 	r.store = newStore(r.client, logger)
-	r.assembler = newAssembler(r.cfg, r.store, r.telemetry, r.consumeTraces, logger)
+	r.assembler = newAssembler(r.cfg, r.store, r.telemetry, r.consumeConverted, logger)
 
 	type server struct {
 		name string
@@ -181,8 +194,10 @@ func (r *pinpointReceiver) Shutdown(ctx context.Context) error {
 		if r.assembler != nil {
 			r.assembler.stop()
 		}
+		// After the assembler: what it still held went through the plugins.
+		err = r.plugins.Close(ctx)
 		if r.client != nil {
-			err = r.client.Close(ctx)
+			err = errors.Join(err, r.client.Close(ctx))
 		}
 		r.telemetry.Shutdown()
 		if r.forget != nil {

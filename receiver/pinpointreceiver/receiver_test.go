@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -34,6 +35,13 @@ type testReceiver struct {
 // for both signals, and gRPC client connections to its three servers.
 func startReceiver(t *testing.T, mutate func(*Config)) *testReceiver {
 	t.Helper()
+	return startReceiverWith(t, receivertest.NewNopSettings(imeta.Type), mutate)
+}
+
+// startReceiverWith is startReceiver with the receiver's settings (its
+// telemetry, for tests of its metrics).
+func startReceiverWith(t *testing.T, set receiver.Settings, mutate func(*Config)) *testReceiver {
+	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Agent.NetAddr.Endpoint = "127.0.0.1:0"
 	cfg.Stat.NetAddr.Endpoint = "127.0.0.1:0"
@@ -43,7 +51,6 @@ func startReceiver(t *testing.T, mutate func(*Config)) *testReceiver {
 	}
 	tr := &testReceiver{traces: new(consumertest.TracesSink), metrics: new(consumertest.MetricsSink), conns: map[string]*grpc.ClientConn{}}
 	f := NewFactory()
-	set := receivertest.NewNopSettings(imeta.Type)
 	rt, err := f.CreateTraces(t.Context(), set, cfg, tr.traces)
 	require.NoError(t, err)
 	rm, err := f.CreateMetrics(t.Context(), set, cfg, tr.metrics)

@@ -23,20 +23,21 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                  metric.Meter
-	mu                                     sync.Mutex
-	registrations                          []metric.Registration
-	ProcessorTraceCompletionBufferedBytes  metric.Int64UpDownCounter
-	ProcessorTraceCompletionBufferedSpans  metric.Int64UpDownCounter
-	ProcessorTraceCompletionCorruptSpans   metric.Int64Counter
-	ProcessorTraceCompletionEvictedSpans   metric.Int64Counter
-	ProcessorTraceCompletionGroupsFlushed  metric.Int64Counter
-	ProcessorTraceCompletionLateJoinKeys   metric.Int64UpDownCounter
-	ProcessorTraceCompletionLateJoins      metric.Int64Counter
-	ProcessorTraceCompletionLinks          metric.Int64Counter
-	ProcessorTraceCompletionMergedSessions metric.Int64Counter
-	ProcessorTraceCompletionPluginFailures metric.Int64Counter
-	ProcessorTraceCompletionRefusedSpans   metric.Int64Counter
+	meter                                     metric.Meter
+	mu                                        sync.Mutex
+	registrations                             []metric.Registration
+	ProcessorTraceCompletionBufferedBytes     metric.Int64UpDownCounter
+	ProcessorTraceCompletionBufferedSpans     metric.Int64UpDownCounter
+	ProcessorTraceCompletionCorruptSpans      metric.Int64Counter
+	ProcessorTraceCompletionEvictedSpans      metric.Int64Counter
+	ProcessorTraceCompletionGroupsFlushed     metric.Int64Counter
+	ProcessorTraceCompletionLateJoinKeys      metric.Int64UpDownCounter
+	ProcessorTraceCompletionLateJoins         metric.Int64Counter
+	ProcessorTraceCompletionLinks             metric.Int64Counter
+	ProcessorTraceCompletionMergedSessions    metric.Int64Counter
+	ProcessorTraceCompletionPluginFailures    metric.Int64Counter
+	ProcessorTraceCompletionPluginSuspensions metric.Int64Counter
+	ProcessorTraceCompletionRefusedSpans      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -126,6 +127,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_trace_completion_plugin_failures",
 		metric.WithDescription("Plugin calls that failed, by failure; the span went on without that plugin's keys. [Alpha]"),
 		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceCompletionPluginSuspensions, err = builder.meter.Int64Counter(
+		"otelcol_processor_trace_completion_plugin_suspensions",
+		metric.WithDescription("Times a plugin was suspended after failing every call for a while (circuit breaker); while suspended it is not called and spans go on without its keys. [Alpha]"),
+		metric.WithUnit("{suspension}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTraceCompletionRefusedSpans, err = builder.meter.Int64Counter(

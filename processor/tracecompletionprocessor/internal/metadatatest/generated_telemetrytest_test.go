@@ -29,6 +29,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorTraceCompletionLinks.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionMergedSessions.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionPluginFailures.Add(context.Background(), 1)
+	tb.ProcessorTraceCompletionPluginSuspensions.Add(context.Background(), 1)
 	tb.ProcessorTraceCompletionRefusedSpans.Add(context.Background(), 1)
 	AssertEqualProcessorTraceCompletionBufferedBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -58,6 +59,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTraceCompletionPluginFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTraceCompletionPluginSuspensions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTraceCompletionRefusedSpans(t, testTel,

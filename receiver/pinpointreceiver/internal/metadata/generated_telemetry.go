@@ -30,6 +30,8 @@ type TelemetryBuilder struct {
 	ReceiverPinpointChunksWithoutSpan metric.Int64Counter
 	ReceiverPinpointMetadataReceived  metric.Int64Counter
 	ReceiverPinpointPlaceholderNames  metric.Int64Counter
+	ReceiverPinpointPluginFailures    metric.Int64Counter
+	ReceiverPinpointPluginSuspensions metric.Int64Counter
 	ReceiverPinpointRejectedMessages  metric.Int64Counter
 }
 
@@ -84,6 +86,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_pinpoint_placeholder_names",
 		metric.WithDescription("API, SQL and string names written as placeholders because the agent's metadata had not arrived within metadata_wait. [Alpha]"),
 		metric.WithUnit("{name}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverPinpointPluginFailures, err = builder.meter.Int64Counter(
+		"otelcol_receiver_pinpoint_plugin_failures",
+		metric.WithDescription("Plugin calls that failed, by failure; the span went on without that plugin's ids and tags. [Alpha]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverPinpointPluginSuspensions, err = builder.meter.Int64Counter(
+		"otelcol_receiver_pinpoint_plugin_suspensions",
+		metric.WithDescription("Times a plugin was suspended after failing every call for a while (circuit breaker); while suspended it is not called and spans go on without its ids and tags. [Alpha]"),
+		metric.WithUnit("{suspension}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverPinpointRejectedMessages, err = builder.meter.Int64Counter(

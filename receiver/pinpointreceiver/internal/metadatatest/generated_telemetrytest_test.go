@@ -23,6 +23,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverPinpointChunksWithoutSpan.Add(context.Background(), 1)
 	tb.ReceiverPinpointMetadataReceived.Add(context.Background(), 1)
 	tb.ReceiverPinpointPlaceholderNames.Add(context.Background(), 1)
+	tb.ReceiverPinpointPluginFailures.Add(context.Background(), 1)
+	tb.ReceiverPinpointPluginSuspensions.Add(context.Background(), 1)
 	tb.ReceiverPinpointRejectedMessages.Add(context.Background(), 1)
 	AssertEqualReceiverPinpointBufferedSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -34,6 +36,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverPinpointPlaceholderNames(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPinpointPluginFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPinpointPluginSuspensions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverPinpointRejectedMessages(t, testTel,
