@@ -2,6 +2,9 @@ package smartclickhouseexporter
 
 import (
 	"fmt"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -10,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/schema"
 )
 
 // The benchmark workload: spans of a 200-pod cluster (50 services, 4 pods
@@ -43,11 +48,14 @@ func benchPods() []benchPod {
 }
 
 // benchTraces builds batches of benchBatch spans, one resource per pod.
-func benchTraces(seed uint64) ptrace.Traces {
+func benchTraces(seed uint64) ptrace.Traces { return benchTracesN(seed, benchBatch) }
+
+// benchTracesN builds a batch of n spans (a multiple of 200).
+func benchTracesN(seed uint64, n int) ptrace.Traces {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	pods := benchPods()
 	td := ptrace.NewTraces()
-	perPod := benchBatch / len(pods)
+	perPod := n / len(pods)
 	now := time.Now()
 	for _, p := range pods {
 		rs := td.ResourceSpans().AppendEmpty()
@@ -137,4 +145,73 @@ func BenchmarkConvertSpans(b *testing.B) {
 		addCandidates(cb, &rows.common)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/span")
+}
+
+// encodeColumns are the columns of t as clickhouse-go builds them for an
+// INSERT on a server with f.
+func encodeColumns(b *testing.B, t schema.Table, f schema.Features) []column.Interface {
+	sc := &column.ServerContext{Timezone: time.UTC}
+	cols := make([]column.Interface, len(t.Columns))
+	for i, c := range t.Columns {
+		col, err := column.Type(c.Type(f)).Column(c.Name, sc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cols[i] = col
+	}
+	return cols
+}
+
+// encodeBlock writes cols as clickhouse-go's block encoding does (state
+// prefixes, then each column).
+func encodeBlock(b *testing.B, cols []column.Interface, buf *proto.Buffer) {
+	for _, col := range cols {
+		if s, ok := col.(column.CustomSerialization); ok {
+			if err := s.WriteStatePrefix(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		col.Encode(buf)
+	}
+}
+
+// BenchmarkEncodeSpans is the whole client-side CPU of a span without the
+// network: conversion into columns, clickhouse-go's appends into the
+// batch's columns (the path of PrepareBatch and Append) and their native
+// encoding, for the 18.16 (legacy) and 26.5 (modern) column types.
+func BenchmarkEncodeSpans(b *testing.B) {
+	td := benchTraces(1)
+	for _, tc := range []struct {
+		name  string
+		f     schema.Features
+		plain bool
+	}{{"legacy", legacy, false}, {"modern", modern, false}, {"legacy-column-append", legacy, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var buf proto.Buffer
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var rows spanRows
+				rows.addTraces(td, skipped{})
+				cb := newCandidates().batch("spans", time.Now())
+				addCandidates(cb, &rows.common)
+				cols := encodeColumns(b, schema.Spans, tc.f)
+				values := rows.columns(tc.f)
+				if tc.plain {
+					// For comparison: clickhouse-go's Column.Append of
+					// every column, as the exporter did before appendColumns.
+					for j, c := range schema.Spans.Columns {
+						if _, err := cols[j].Append(values[c.Name]); err != nil {
+							b.Fatal(err)
+						}
+					}
+				} else if err := appendColumns(cols, schema.Spans, values); err != nil {
+					b.Fatal(err)
+				}
+				buf.Reset()
+				encodeBlock(b, cols, &buf)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/span")
+		})
+	}
 }

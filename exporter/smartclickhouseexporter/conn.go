@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -207,27 +209,90 @@ func isNetwork(err error) bool {
 // redactor removes secrets from error text. ClickHouse echoes statements in
 // some errors (a syntax error quotes the DDL around it), and DDL of
 // dictionaries carries the source's password.
-type redactor struct{ secrets []string }
+//
+// Every configured secret (an empty one is none) is redacted whatever its
+// length, in three ways:
+//   - where the exporter itself puts a password: the PASSWORD '...' literal
+//     of dictionary DDL, the <password> element of XML dictionaries and the
+//     user:password@ of a URL. These are redacted by position, whatever
+//     they hold, so even a password that is no longer configured is hidden;
+//   - every occurrence of the secret as a ClickHouse string literal ('pw',
+//     as the DDL quotes it: what a syntax error echoes from the failing
+//     token on);
+//   - every bare occurrence of secrets of minBare characters or more.
+//
+// A shorter secret is not replaced bare: replacing every "a" of a message
+// would garble it and, by what is missing, give the password away.
+type redactor struct {
+	rep *strings.Replacer // nil: no secrets
+}
+
+// minBare is the shortest secret redacted wherever it occurs.
+const minBare = 3
+
+// placeholder replaces secrets.
+const placeholder = "[REDACTED]"
+
+var secretContexts = []*regexp.Regexp{
+	// PASSWORD 'literal' of dictionary sources, possibly cut short.
+	regexp.MustCompile(`(?is)(\bPASSWORD\s+')((?:[^'\\]|\\.)*\\?)`),
+	// <password>...</password> of XML dictionaries.
+	regexp.MustCompile(`(?is)(<password>)(.*?)(?:</password>|\z)`),
+	// scheme://user:password@host.
+	regexp.MustCompile(`(://[^/\s:@]*:)([^/\s@]+)(?:@)`),
+}
 
 func newRedactor(secrets ...string) redactor {
-	var r redactor
-	for _, s := range secrets {
-		// A password of one or two characters would turn every such
-		// character of a message into [REDACTED]; such passwords are not
-		// secrets worth the garbled message, and ClickHouse does not echo
-		// connection passwords anyway.
-		if len(s) >= 3 {
-			r.secrets = append(r.secrets, s, schema.QuoteString(s))
+	var pairs []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			pairs = append(pairs, s)
 		}
 	}
-	return r
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		add(schema.QuoteString(s))
+		if len(s) >= minBare {
+			add(s)
+		}
+	}
+	if len(pairs) == 0 {
+		return redactor{}
+	}
+	// Longest first: the quoted form wins over the bare one.
+	sort.Slice(pairs, func(i, j int) bool { return len(pairs[i]) > len(pairs[j]) })
+	args := make([]string, 0, 2*len(pairs))
+	for _, p := range pairs {
+		args = append(args, p, placeholder)
+	}
+	return redactor{rep: strings.NewReplacer(args...)}
+}
+
+// redactContexts hides whatever sits where a password goes.
+func redactContexts(s string) string {
+	for _, re := range secretContexts {
+		if !re.MatchString(s) {
+			continue
+		}
+		s = re.ReplaceAllStringFunc(s, func(m string) string {
+			sub := re.FindStringSubmatchIndex(m)
+			// Keep the lead (group 1) and what follows the secret
+			// (after group 2).
+			return m[:sub[3]] + placeholder + m[sub[5]:]
+		})
+	}
+	return s
 }
 
 func (r redactor) String(s string) string {
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, "[REDACTED]")
+	if r.rep != nil {
+		s = r.rep.Replace(s)
 	}
-	return s
+	return redactContexts(s)
 }
 
 // Error returns err with secrets removed from its text. The result does not

@@ -2,7 +2,6 @@ package smartclickhouseexporter
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -161,16 +160,11 @@ func insert(ctx context.Context, conn driver.Conn, database string, t schema.Tab
 	if err != nil {
 		return err
 	}
-	for i, c := range t.Columns {
-		v, ok := values[c.Name]
-		if !ok {
-			_ = batch.Abort()
-			return fmt.Errorf("bug: no values for column %s.%s", t.Name, c.Name)
-		}
-		if err := batch.Column(i).Append(v); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("column %s: %w", c.Name, err)
-		}
+	// The batch's columns in the order of the column list: appended to
+	// directly, as batch.Column(i).Append would.
+	if err := appendColumns(batch.Columns(), t, values); err != nil {
+		_ = batch.Abort()
+		return err
 	}
 	return batch.Send()
 }

@@ -43,6 +43,48 @@ type schemaRunner struct {
 	// mu serializes schema work; nil means the process-wide syncMu. Tests
 	// give runners their own to act as separate collectors.
 	mu *sync.Mutex
+	// applied remembers which secrets this process put into objects; nil
+	// means the process-wide processApplied. Tests give runners their own.
+	applied *appliedSecrets
+}
+
+// appliedSecrets remembers, in memory only, a digest of the full DDL
+// (password included) of each object with a secret that this process
+// created or re-created. schema_objects holds no trace of the password
+// (see objectHash), so a process re-creates such an object once, the first
+// time it syncs it: that is how a changed password reaches the server.
+type appliedSecrets struct {
+	mu sync.Mutex
+	m  map[string][sha256.Size]byte
+}
+
+var processApplied = &appliedSecrets{}
+
+func (a *appliedSecrets) key(o schema.Options, name string) string {
+	return o.Database + "\x00" + name
+}
+
+func (a *appliedSecrets) has(key string, d [sha256.Size]byte) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old, ok := a.m[key]
+	return ok && old == d
+}
+
+func (a *appliedSecrets) set(key string, d [sha256.Size]byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string][sha256.Size]byte{}
+	}
+	a.m[key] = d
+}
+
+func (r *schemaRunner) secrets() *appliedSecrets {
+	if r.applied != nil {
+		return r.applied
+	}
+	return processApplied
 }
 
 func (r *schemaRunner) lock() func() {
@@ -195,13 +237,26 @@ func (r *schemaRunner) record(ctx context.Context, name, hash string) error {
 		name, hash, uint64(time.Now().UnixNano()))
 }
 
-// hash identifies an object's DDL. The DDL of a dictionary holds the
-// source's password, so a changed password changes the hash and re-creates
-// the dictionary; the hash (SHA-256 over the whole statement) does not give
-// the password away.
+// hash identifies DDL statements.
 func hash(stmts []string) string {
-	h := sha256.Sum256([]byte(strings.Join(stmts, "\n;\n")))
+	h := digest(stmts)
 	return hex.EncodeToString(h[:])
+}
+
+func digest(stmts []string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(strings.Join(stmts, "\n;\n")))
+}
+
+// objectHash is what schema_objects records of an object: the hash of its
+// DDL with secrets replaced by a placeholder. Anyone who can read the table
+// can try passwords against a hash that covers one, short ones in no time;
+// this one reveals nothing about the password. A changed password is
+// caught by appliedSecrets instead.
+func objectHash(obj schema.Object) string {
+	if obj.Fingerprint != nil {
+		return hash(obj.Fingerprint)
+	}
+	return hash(obj.Create)
 }
 
 // sync creates the dictionaries, XML files, views and TTL that are missing,
@@ -232,9 +287,20 @@ func (r *schemaRunner) sync(ctx context.Context) error {
 	}
 	objs = append(objs, dicts...)
 	wanted := map[string]bool{}
+	rewritten := false
 	for _, obj := range objs {
 		wanted[obj.Name] = true
-		errs = append(errs, r.syncObject(ctx, obj, rec))
+		err := r.syncObject(ctx, obj, rec)
+		errs = append(errs, err)
+		rewritten = rewritten || (err == nil && obj.Fingerprint != nil && rec[obj.Name] != objectHash(obj))
+	}
+	if rewritten {
+		// Collectors before this one recorded a hash over the password:
+		// merge the table now so that superseded records are gone, not
+		// left in old parts.
+		if err := r.db.Exec(ctx, "OPTIMIZE TABLE "+r.o.Database+".schema_objects FINAL"); err != nil {
+			r.logger.Debug("Merging schema_objects failed", zap.Error(r.red.Error(err)))
+		}
 	}
 	if err := r.syncXML(ctx); err != nil {
 		errs = append(errs, err)
@@ -266,7 +332,15 @@ func (r *schemaRunner) sync(ctx context.Context) error {
 }
 
 func (r *schemaRunner) syncObject(ctx context.Context, obj schema.Object, rec map[string]string) error {
-	h := hash(obj.Create)
+	h := objectHash(obj)
+	// Whether this process put the configured secret in: the recorded hash
+	// cannot tell.
+	secretKey, secretOK := "", true
+	var full [sha256.Size]byte
+	if obj.Fingerprint != nil {
+		secretKey, full = r.secrets().key(r.o, obj.Name), digest(obj.Create)
+		secretOK = r.secrets().has(secretKey, full)
+	}
 	exists := true
 	if obj.Exists != "" {
 		rows, err := r.db.QueryStrings(ctx, obj.Exists, obj.ExistsArgs...)
@@ -275,7 +349,7 @@ func (r *schemaRunner) syncObject(ctx context.Context, obj schema.Object, rec ma
 		}
 		exists = len(rows) > 0
 	}
-	if exists && rec[obj.Name] == h {
+	if exists && rec[obj.Name] == h && secretOK {
 		return nil
 	}
 	if exists {
@@ -291,7 +365,13 @@ func (r *schemaRunner) syncObject(ctx context.Context, obj schema.Object, rec ma
 		}
 	}
 	r.logger.Info("Created ClickHouse object", zap.String("object", obj.Name))
-	return r.record(ctx, obj.Name, h)
+	if err := r.record(ctx, obj.Name, h); err != nil {
+		return err
+	}
+	if secretKey != "" {
+		r.secrets().set(secretKey, full)
+	}
+	return nil
 }
 
 // syncXML writes the XML dictionary files for servers without CREATE

@@ -283,6 +283,11 @@ type Object struct {
 	ExistsArgs []any
 	Drop       []string
 	Create     []string
+	// Fingerprint is Create with its secrets (a dictionary source's
+	// password) replaced by a placeholder: what is hashed into
+	// schema_objects, which anyone with SELECT on the database can read.
+	// nil when Create holds no secret.
+	Fingerprint []string
 }
 
 // TTLObject keeps the data tables' TTL in step with the configuration. It

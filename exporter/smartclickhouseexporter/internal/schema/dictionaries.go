@@ -93,18 +93,27 @@ func DictionaryObjects(f Features, o Options) ([]Object, error) {
 	if err := checkSource(f, o); err != nil {
 		return nil, err
 	}
+	hidden := o
+	hidden.Source.Password = SecretPlaceholder
 	objs := make([]Object, 0, len(Dictionaries))
 	for _, d := range Dictionaries {
-		objs = append(objs, Object{
+		obj := Object{
 			Name:       "dictionary:" + d.Name,
 			Exists:     "SELECT name FROM system.dictionaries WHERE database = ? AND name = ?",
 			ExistsArgs: []any{o.Database, d.Name},
 			Drop:       []string{DropStatement(o, "dictionary:"+d.Name)},
 			Create:     []string{createDictionary(d, f, o)},
-		})
+		}
+		if o.Source.Password != "" {
+			obj.Fingerprint = []string{createDictionary(d, f, hidden)}
+		}
+		objs = append(objs, obj)
 	}
 	return objs, nil
 }
+
+// SecretPlaceholder stands for a password in an Object's Fingerprint.
+const SecretPlaceholder = "[secret]"
 
 func createDictionary(d Dictionary, f Features, o Options) string {
 	var b strings.Builder
