@@ -3,7 +3,9 @@ package smartclickhouseexporter
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/crypto/scrypt"
 
 	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/schema"
 )
@@ -43,48 +46,64 @@ type schemaRunner struct {
 	// mu serializes schema work; nil means the process-wide syncMu. Tests
 	// give runners their own to act as separate collectors.
 	mu *sync.Mutex
-	// applied remembers which secrets this process put into objects; nil
-	// means the process-wide processApplied. Tests give runners their own.
-	applied *appliedSecrets
+	// keys derives and caches the keys recorded for secrets; nil means the
+	// process-wide processKeys. Tests give runners their own to act as
+	// separate processes.
+	keys *secretKeys
 }
 
-// appliedSecrets remembers, in memory only, a digest of the full DDL
-// (password included) of each object with a secret that this process
-// created or re-created. schema_objects holds no trace of the password
-// (see objectHash), so a process re-creates such an object once, the first
-// time it syncs it: that is how a changed password reaches the server.
-type appliedSecrets struct {
+// secretKeys derives the key that schema_objects records of an object's
+// secret (see secretRecord), and remembers, in memory only, each key it
+// derived: the key of a salt and secret costs one slow derivation per
+// process, not one per object and minute.
+type secretKeys struct {
 	mu sync.Mutex
-	m  map[string][sha256.Size]byte
+	m  map[secretKeyID][]byte
+	// derive replaces scryptKey in tests, to count derivations.
+	derive func(secret string, salt []byte) ([]byte, error)
 }
 
-var processApplied = &appliedSecrets{}
+type secretKeyID struct{ salt, secret string }
 
-func (a *appliedSecrets) key(o schema.Options, name string) string {
-	return o.Database + "\x00" + name
-}
+var processKeys = &secretKeys{}
 
-func (a *appliedSecrets) has(key string, d [sha256.Size]byte) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	old, ok := a.m[key]
-	return ok && old == d
-}
+// maxSecretKeys bounds the cache: distinct salts come only from
+// re-creations (one salt per sync), a handful per process.
+const maxSecretKeys = 64
 
-func (a *appliedSecrets) set(key string, d [sha256.Size]byte) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.m == nil {
-		a.m = map[string][sha256.Size]byte{}
+func (k *secretKeys) key(secret string, salt []byte) ([]byte, error) {
+	id := secretKeyID{string(salt), secret}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if key, ok := k.m[id]; ok {
+		return key, nil
 	}
-	a.m[key] = d
+	derive := k.derive
+	if derive == nil {
+		derive = scryptKey
+	}
+	key, err := derive(secret, salt)
+	if err != nil {
+		return nil, err
+	}
+	if k.m == nil || len(k.m) >= maxSecretKeys {
+		k.m = map[secretKeyID][]byte{}
+	}
+	k.m[id] = key
+	return key, nil
 }
 
-func (r *schemaRunner) secrets() *appliedSecrets {
-	if r.applied != nil {
-		return r.applied
+// scryptKey is deliberately slow (about 0.1 s and 32 MiB): whoever reads
+// schema_objects pays that for every password they try.
+func scryptKey(secret string, salt []byte) ([]byte, error) {
+	return scrypt.Key([]byte(secret), salt, 1<<15, 8, 1, 32)
+}
+
+func (r *schemaRunner) secretKeys() *secretKeys {
+	if r.keys != nil {
+		return r.keys
 	}
-	return processApplied
+	return processKeys
 }
 
 func (r *schemaRunner) lock() func() {
@@ -247,16 +266,81 @@ func digest(stmts []string) [sha256.Size]byte {
 	return sha256.Sum256([]byte(strings.Join(stmts, "\n;\n")))
 }
 
-// objectHash is what schema_objects records of an object: the hash of its
-// DDL with secrets replaced by a placeholder. Anyone who can read the table
-// can try passwords against a hash that covers one, short ones in no time;
-// this one reveals nothing about the password. A changed password is
-// caught by appliedSecrets instead.
-func objectHash(obj schema.Object) string {
-	if obj.Fingerprint != nil {
-		return hash(obj.Fingerprint)
+// What schema_objects records of an object with a secret (a dictionary
+// source's password):
+//
+//	<fingerprint>:scrypt1:<salt>:<key>
+//
+// fingerprint is the hash of the DDL with the secret replaced by a
+// placeholder, the same whatever the secret; salt is 16 random bytes and key
+// scrypt(secret, salt, N=2^15, r=8, p=1) of 32 bytes, all hex. A plain hash
+// over DDL with the password in it could be tested against passwords at
+// billions a second; this one at about ten a second per core. The version
+// tag lets the format change: a record in any other form (a plain hash, as
+// collectors before wrote) does not match, and the object is re-created and
+// recorded anew.
+const secretRecordTag = "scrypt1"
+
+const secretSaltLen = 16
+
+func secretRecord(fingerprint string, salt, key []byte) string {
+	return fingerprint + ":" + secretRecordTag + ":" + hex.EncodeToString(salt) + ":" + hex.EncodeToString(key)
+}
+
+func parseSecretRecord(s string) (fingerprint string, salt, key []byte, ok bool) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 4 || parts[1] != secretRecordTag {
+		return "", nil, nil, false
 	}
-	return hash(obj.Create)
+	salt, err1 := hex.DecodeString(parts[2])
+	key, err2 := hex.DecodeString(parts[3])
+	if err1 != nil || err2 != nil || len(salt) != secretSaltLen || len(key) == 0 {
+		return "", nil, nil, false
+	}
+	return parts[0], salt, key, true
+}
+
+// syncState is what one sync shares between its objects.
+type syncState struct {
+	// salt is the salt of the secrets recorded in this sync, drawn at the
+	// first one: re-creating the 14 dictionaries costs one derivation.
+	salt []byte
+}
+
+// upToDate tells whether rec, the recorded value, is that of obj.
+func (r *schemaRunner) upToDate(obj schema.Object, rec string) bool {
+	if obj.Secret == "" {
+		return rec == hash(obj.Create)
+	}
+	fp, salt, key, ok := parseSecretRecord(rec)
+	if !ok || fp != hash(obj.Fingerprint) {
+		return false
+	}
+	want, err := r.secretKeys().key(obj.Secret, salt)
+	if err != nil {
+		r.logger.Debug("Deriving the secret's key failed", zap.Error(r.red.Error(err)))
+		return false
+	}
+	return subtle.ConstantTimeCompare(want, key) == 1
+}
+
+// recordOf is the value to record for obj.
+func (r *schemaRunner) recordOf(obj schema.Object, st *syncState) (string, error) {
+	if obj.Secret == "" {
+		return hash(obj.Create), nil
+	}
+	if st.salt == nil {
+		salt := make([]byte, secretSaltLen)
+		if _, err := rand.Read(salt); err != nil {
+			return "", err
+		}
+		st.salt = salt
+	}
+	key, err := r.secretKeys().key(obj.Secret, st.salt)
+	if err != nil {
+		return "", r.red.Error(err)
+	}
+	return secretRecord(hash(obj.Fingerprint), st.salt, key), nil
 }
 
 // sync creates the dictionaries, XML files, views and TTL that are missing,
@@ -287,17 +371,19 @@ func (r *schemaRunner) sync(ctx context.Context) error {
 	}
 	objs = append(objs, dicts...)
 	wanted := map[string]bool{}
+	st := &syncState{}
 	rewritten := false
 	for _, obj := range objs {
 		wanted[obj.Name] = true
-		err := r.syncObject(ctx, obj, rec)
+		recorded, err := r.syncObject(ctx, obj, rec, st)
 		errs = append(errs, err)
-		rewritten = rewritten || (err == nil && obj.Fingerprint != nil && rec[obj.Name] != objectHash(obj))
+		rewritten = rewritten || (recorded && rec[obj.Name] != "")
 	}
 	if rewritten {
-		// Collectors before this one recorded a hash over the password:
-		// merge the table now so that superseded records are gone, not
-		// left in old parts.
+		// A replaced record of a dictionary may be derived from a password:
+		// the previous salted key, or the plain hash over the DDL that
+		// collectors before recorded. Merge the table now so that
+		// superseded records are gone, not left in old parts.
 		if err := r.db.Exec(ctx, "OPTIMIZE TABLE "+r.o.Database+".schema_objects FINAL"); err != nil {
 			r.logger.Debug("Merging schema_objects failed", zap.Error(r.red.Error(err)))
 		}
@@ -307,7 +393,8 @@ func (r *schemaRunner) sync(ctx context.Context) error {
 	}
 	for _, obj := range schema.ViewObjects(r.f, r.o) {
 		wanted[obj.Name] = true
-		errs = append(errs, r.syncObject(ctx, obj, rec))
+		_, err := r.syncObject(ctx, obj, rec, st)
+		errs = append(errs, err)
 	}
 	names := make([]string, 0, len(rec))
 	for name := range rec {
@@ -331,47 +418,43 @@ func (r *schemaRunner) sync(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *schemaRunner) syncObject(ctx context.Context, obj schema.Object, rec map[string]string) error {
-	h := objectHash(obj)
-	// Whether this process put the configured secret in: the recorded hash
-	// cannot tell.
-	secretKey, secretOK := "", true
-	var full [sha256.Size]byte
-	if obj.Fingerprint != nil {
-		secretKey, full = r.secrets().key(r.o, obj.Name), digest(obj.Create)
-		secretOK = r.secrets().has(secretKey, full)
-	}
+// syncObject creates obj when it is missing, or re-creates it when rec
+// does not record its definition (and secret), and reports whether it
+// recorded obj anew.
+func (r *schemaRunner) syncObject(ctx context.Context, obj schema.Object, rec map[string]string, st *syncState) (bool, error) {
 	exists := true
 	if obj.Exists != "" {
 		rows, err := r.db.QueryStrings(ctx, obj.Exists, obj.ExistsArgs...)
 		if err != nil {
-			return r.red.Error(err)
+			return false, r.red.Error(err)
 		}
 		exists = len(rows) > 0
 	}
-	if exists && rec[obj.Name] == h && secretOK {
-		return nil
+	if exists && r.upToDate(obj, rec[obj.Name]) {
+		return false, nil
+	}
+	// Before dropping anything: a failure here leaves the object as it is.
+	value, err := r.recordOf(obj, st)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", obj.Name, err)
 	}
 	if exists {
 		for _, s := range obj.Drop {
 			if err := r.exec(ctx, s); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
 	for _, s := range obj.Create {
 		if err := r.exec(ctx, s); err != nil {
-			return err
+			return false, err
 		}
 	}
 	r.logger.Info("Created ClickHouse object", zap.String("object", obj.Name))
-	if err := r.record(ctx, obj.Name, h); err != nil {
-		return err
+	if err := r.record(ctx, obj.Name, value); err != nil {
+		return false, err
 	}
-	if secretKey != "" {
-		r.secrets().set(secretKey, full)
-	}
-	return nil
+	return true, nil
 }
 
 // syncXML writes the XML dictionary files for servers without CREATE

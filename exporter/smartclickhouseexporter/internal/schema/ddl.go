@@ -283,11 +283,14 @@ type Object struct {
 	ExistsArgs []any
 	Drop       []string
 	Create     []string
-	// Fingerprint is Create with its secrets (a dictionary source's
+	// Fingerprint is Create with its secret (a dictionary source's
 	// password) replaced by a placeholder: what is hashed into
 	// schema_objects, which anyone with SELECT on the database can read.
 	// nil when Create holds no secret.
 	Fingerprint []string
+	// Secret is the secret in Create, "" when there is none. schema_objects
+	// records only a salted, slow derivation of it, to notice a change.
+	Secret string
 }
 
 // TTLObject keeps the data tables' TTL in step with the configuration. It

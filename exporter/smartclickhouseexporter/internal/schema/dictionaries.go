@@ -106,6 +106,7 @@ func DictionaryObjects(f Features, o Options) ([]Object, error) {
 		}
 		if o.Source.Password != "" {
 			obj.Fingerprint = []string{createDictionary(d, f, hidden)}
+			obj.Secret = o.Source.Password
 		}
 		objs = append(objs, obj)
 	}
