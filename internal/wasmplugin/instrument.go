@@ -4,13 +4,17 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // The per-call deadline is enforced by the plugin's own code: before
 // compiling, instrument adds a mutable i64 global, the fuel, and at the top
-// of every loop body a few instructions that take one from it and trap
-// (unreachable) when it is below zero. The host sets the fuel before each
+// of every loop body, and of every function that calls (recursion runs
+// for ever without a loop too), a few instructions that take one from it
+// and trap (unreachable) when it is below zero. The host sets the fuel before each
 // call, and a timer sets it to zero when the call overruns its deadline.
 //
 // This replaces wazero's WithCloseOnContextDone, which makes every loop
@@ -72,8 +76,13 @@ func instrument(wasm []byte, fuel int64) (out []byte, err error) {
 		body := r.bytes(n)
 		if id == secCustom {
 			// Debug info and code metadata point at code offsets, which
-			// move; the rest (names, producers) is kept.
+			// move; the rest (names, producers) is kept. wazero rejects a
+			// name that is not UTF-8: dropping the section must not hide
+			// that.
 			name := (&reader{b: body}).name()
+			if !utf8.ValidString(name) {
+				return nil, fmt.Errorf("%w: custom section name is not UTF-8", errUnsupported)
+			}
 			if strings.HasPrefix(name, ".debug_") || strings.HasPrefix(name, "metadata.code.") {
 				continue
 			}
@@ -83,25 +92,36 @@ func instrument(wasm []byte, fuel int64) (out []byte, err error) {
 
 	// The fuel's index comes after every imported and defined global.
 	importedGlobals, definedGlobals := 0, 0
-	hasGlobal, hasExport := false, false
+	hasGlobal := false
+	var exports []byte
 	for _, s := range sections {
 		switch s.id {
 		case secImport:
 			importedGlobals = countImportedGlobals(s.body)
 		case secGlobal:
 			hasGlobal = true
-			definedGlobals = int((&reader{b: s.body}).u32())
-		case secExport:
-			hasExport = true
-			if exportsName(s.body, fuelExport) {
-				return nil, fmt.Errorf("%w: the module already exports %s", errUnsupported, fuelExport)
+			n, err := countGlobals(s.body)
+			if err != nil {
+				return nil, err
 			}
+			definedGlobals = n
+		case secExport:
+			exports = s.body
 		}
 	}
-	if !hasExport {
+	if exports == nil {
 		return nil, fmt.Errorf("%w: the module exports nothing", errUnsupported)
 	}
+	if importedGlobals+definedGlobals >= math.MaxUint32 {
+		return nil, fmt.Errorf("%w: too many globals", errUnsupported)
+	}
 	fuelIndex := uint32(importedGlobals + definedGlobals)
+	// The original may not name the fuel: not as an export, and not in its
+	// code (instrumentFunc). Such a module was invalid (no global has that
+	// index) and would become valid, with a plugin that refills its fuel.
+	if err := checkExports(exports, fuelIndex); err != nil {
+		return nil, err
+	}
 	check := loopCheck(fuelIndex)
 
 	// The new global: (mut i64) (i64.const fuel).
@@ -123,7 +143,7 @@ func instrument(wasm []byte, fuel int64) (out []byte, err error) {
 			return
 		}
 		rb := &reader{b: body}
-		n := rb.u32()
+		n := rb.u32() // below MaxUint32: checked with fuelIndex
 		nb := appendU32(nil, n+1)
 		nb = append(nb, body[rb.o:]...)
 		put(secGlobal, append(nb, newGlobal...))
@@ -140,6 +160,9 @@ func instrument(wasm []byte, fuel int64) (out []byte, err error) {
 		case secExport:
 			rb := &reader{b: s.body}
 			n := rb.u32()
+			if n == math.MaxUint32 {
+				return nil, fmt.Errorf("%w: too many exports", errUnsupported)
+			}
 			nb := appendU32(nil, n+1)
 			nb = append(nb, s.body[rb.o:]...)
 			nb = appendU32(nb, uint32(len(fuelExport)))
@@ -148,7 +171,7 @@ func instrument(wasm []byte, fuel int64) (out []byte, err error) {
 			nb = appendU32(nb, fuelIndex)
 			put(secExport, nb)
 		case secCode:
-			body, err := instrumentCode(s.body, check)
+			body, err := instrumentCode(s.body, check, fuelIndex)
 			if err != nil {
 				return nil, err
 			}
@@ -175,9 +198,10 @@ func order(id byte) int {
 	return int(id) * 2
 }
 
-// loopCheck is what goes at the top of every loop body: fuel -= 1; if fuel
-// < 0 { unreachable }. It leaves the operand stack as it found it, so it
-// fits any loop, with or without parameters.
+// loopCheck is what goes at the top of every loop body (and of every
+// function that calls): fuel -= 1; if fuel < 0 { unreachable }. It leaves
+// the operand stack as it found it, so it fits any loop, with or without
+// parameters.
 func loopCheck(fuel uint32) []byte {
 	var b []byte
 	b = append(b, 0x23) // global.get
@@ -221,22 +245,55 @@ func countImportedGlobals(body []byte) int {
 	return globals
 }
 
-func exportsName(body []byte, name string) bool {
+// checkExports fails if the export section already uses the fuel's name,
+// or exports a global at or past fuelIndex (the fuel's, once added).
+func checkExports(body []byte, fuelIndex uint32) error {
 	r := &reader{b: body}
 	n := int(r.u32())
 	for range n {
-		if r.name() == name {
-			return true
+		if r.name() == fuelExport {
+			return fmt.Errorf("%w: the module already exports %s", errUnsupported, fuelExport)
 		}
-		r.byte()
-		r.u32()
+		kind, index := r.byte(), r.u32()
+		if kind == 0x03 && index >= fuelIndex {
+			return fmt.Errorf("%w: export of global %d, which the module does not have", errUnsupported, index)
+		}
 	}
-	return false
+	// The fuel's export goes after the last: bytes after it would read as
+	// part of the new export.
+	if r.o != len(body) {
+		return fmt.Errorf("%w: %d bytes after the exports", errUnsupported, len(body)-r.o)
+	}
+	return nil
+}
+
+// countGlobals returns the number of globals in the global section body,
+// and fails if the section has bytes after them: they would read as part
+// of the fuel global, appended after the last.
+func countGlobals(body []byte) (int, error) {
+	r := &reader{b: body}
+	n := int(r.u32())
+	for range n {
+		if t := r.byte(); t == 0x63 || t == 0x64 { // GC reference types: a heap type follows
+			return 0, fmt.Errorf("%w: global of type %#x", errUnsupported, t)
+		}
+		r.byte() // mutability
+		// The initializer: a constant expression, no blocks, up to end.
+		for op := r.byte(); op != 0x0b; op = r.byte() {
+			if err := r.skipImmediates(op); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if r.o != len(body) {
+		return 0, fmt.Errorf("%w: %d bytes after the globals", errUnsupported, len(body)-r.o)
+	}
+	return n, nil
 }
 
 // instrumentCode rewrites the code section: every function body with the
-// check after each loop instruction.
-func instrumentCode(body []byte, check []byte) ([]byte, error) {
+// check after each loop instruction, and at its start if it calls.
+func instrumentCode(body []byte, check []byte, fuelIndex uint32) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
 	out := appendU32(make([]byte, 0, len(body)+len(body)/8), n)
@@ -245,7 +302,7 @@ func instrumentCode(body []byte, check []byte) ([]byte, error) {
 		size := int(r.u32())
 		code := r.bytes(size)
 		var err error
-		if fn, err = instrumentFunc(fn[:0], code, check); err != nil {
+		if fn, err = instrumentFunc(fn[:0], code, check, fuelIndex); err != nil {
 			return nil, err
 		}
 		out = appendU32(out, uint32(len(fn)))
@@ -258,8 +315,12 @@ func instrumentCode(body []byte, check []byte) ([]byte, error) {
 }
 
 // instrumentFunc copies one function body (locals, then instructions) to
-// dst, adding check after every loop's block type.
-func instrumentFunc(dst, code, check []byte) ([]byte, error) {
+// dst, adding check after every loop's block type, and after the locals if
+// the function calls another. Recursion (a cycle in the call graph) repeats
+// without a loop instruction, and every function on such a cycle calls; a
+// function that does not call either returns or runs a loop, which has its
+// own check.
+func instrumentFunc(dst, code, check []byte, fuelIndex uint32) ([]byte, error) {
 	r := &reader{b: code}
 	groups := int(r.u32())
 	for range groups {
@@ -268,7 +329,10 @@ func instrumentFunc(dst, code, check []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: local of type %#x", errUnsupported, t)
 		}
 	}
-	last := 0 // code[last:r.o] is copied but not yet written
+	dst = append(dst, code[:r.o]...)
+	entry := len(dst) // where the function's check goes, if it calls
+	calls := false
+	last := r.o // code[last:r.o] is copied but not yet written
 	for r.o < len(code) {
 		op := r.byte()
 		switch {
@@ -279,13 +343,24 @@ func instrumentFunc(dst, code, check []byte) ([]byte, error) {
 			last = r.o
 		case op == 0x02 || op == 0x04: // block, if
 			r.blockType()
+		case op == 0x23 || op == 0x24: // global.get, global.set
+			// Only the rewriter may touch the fuel (see instrument).
+			if g := r.u32(); g >= fuelIndex {
+				return nil, fmt.Errorf("%w: global %d, which the module does not have", errUnsupported, g)
+			}
 		default:
+			// call, call_indirect, return_call, return_call_indirect
+			calls = calls || (op >= 0x10 && op <= 0x13)
 			if err := r.skipImmediates(op); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return append(dst, code[last:]...), nil
+	dst = append(dst, code[last:]...)
+	if calls {
+		dst = slices.Insert(dst, entry, check...)
+	}
+	return dst, nil
 }
 
 // reader reads the binary format. It panics past the end of its bytes;
@@ -325,7 +400,22 @@ func (r *reader) leb() uint64 {
 	}
 }
 
-func (r *reader) u32() uint32 { return uint32(r.leb()) }
+// u32 reads an unsigned LEB128 value of 32 bits, at most 5 bytes, as
+// wazero does: a longer or larger one would be re-encoded by the rewriter
+// as a valid one, where wazero rejects the original.
+func (r *reader) u32() uint32 {
+	var v uint32
+	for i := 0; ; i++ {
+		c := r.byte()
+		if i == 4 && c&0xf0 != 0 { // the 5th byte holds bits 28-31
+			panic("LEB128 u32 overflows")
+		}
+		v |= uint32(c&0x7f) << (7 * i)
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+}
 
 func (r *reader) name() string { return string(r.bytes(int(r.u32()))) }
 

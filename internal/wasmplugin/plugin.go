@@ -157,7 +157,7 @@ func encodeConfig(cfg map[string]any) ([]byte, error) {
 }
 
 func (p *Plugin) init(ctx context.Context, wasm []byte, hasConfig bool) error {
-	compiled, err := p.rt.CompileModule(ctx, wasm)
+	compiled, err := compileModule(ctx, p.rt, wasm)
 	if err != nil {
 		return fmt.Errorf("not a valid wasm module: %w", err)
 	}
@@ -208,6 +208,19 @@ func (p *Plugin) init(ctx context.Context, wasm []byte, hasConfig bool) error {
 		p.slots <- nil
 	}
 	return nil
+}
+
+// compileModule is rt.CompileModule, with a panic made an error: wazero
+// 1.12's validation panics on some malformed modules (a call to a function
+// whose type index is out of range), and a user's file must not crash the
+// collector.
+func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("wazero panicked compiling it: %v", r)
+		}
+	}()
+	return rt.CompileModule(ctx, wasm)
 }
 
 // checkModule checks the module's imports and exports against ABI.md, so
