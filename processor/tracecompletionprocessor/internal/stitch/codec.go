@@ -50,6 +50,11 @@ type dict struct {
 	mu   sync.Mutex
 	ids  map[string]uint32
 	strs []string
+	// roles is the role of each string of strs as an attribute key.
+	roles []attrRole
+	// pred is the keys of the last resource and span encoded, by
+	// position (encoder.key).
+	pred [numPred][predSize]hotEntry
 	seen [seenSize]uint64
 	// hot caches recent lookups in front of ids: most strings of a batch
 	// (keys, service names) repeat, and one compare is cheaper than a map
@@ -75,8 +80,9 @@ type dict struct {
 const hotSize = 1 << 12
 
 type hotEntry struct {
-	s  string
-	id uint32
+	s    string
+	id   uint32
+	role attrRole
 }
 
 func newDict() *dict {
@@ -113,49 +119,90 @@ func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
 func (e *encoder) varint(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
 
 // str writes a string: an odd varint is a dictionary index, an even one the
-// length of the literal bytes that follow.
-func (e *encoder) str(s string, key bool) {
+// length of the literal bytes that follow. It returns the string's role as
+// an attribute key (see attrRole), which the dictionary keeps with every
+// string it interns: keys are interned on first sight, so a key's role is
+// worked out once per dictionary rather than once per attribute.
+func (e *encoder) str(s string, key bool) attrRole {
 	if s == "" {
 		e.buf = append(e.buf, 0)
-		return
+		return roleNone
 	}
+	if id, r, ok := e.intern(s, key); ok {
+		e.uvarint(uint64(id)<<1 | 1)
+		return r
+	}
+	return e.literal(s, key)
+}
+
+// intern returns the dictionary id of s (not empty), adding s to the
+// dictionary if it is admitted; ok is false when s is not interned.
+func (e *encoder) intern(s string, key bool) (id uint32, r attrRole, ok bool) {
 	d := e.d
 	if len(s) > maxInterned {
-		e.uvarint(uint64(len(s)) << 1)
-		e.buf = append(e.buf, s...)
-		return
+		return 0, roleNone, false
 	}
 	h := maphash.String(dictSeed, s)
 	hot := &d.hot[h&(hotSize-1)]
 	if hot.s == s {
-		e.uvarint(uint64(hot.id)<<1 | 1)
-		return
+		return hot.id, hot.role, true
 	}
 	if id, ok := d.ids[s]; ok {
-		hot.s, hot.id = d.strs[id], id
-		e.uvarint(uint64(id)<<1 | 1)
-		return
+		hot.s, hot.id, hot.role = d.strs[id], id, d.roles[id]
+		return id, hot.role, true
 	}
-	if !d.full() {
-		admit := key
+	if d.full() {
+		return 0, roleNone, false
+	}
+	if !key {
+		slot := &d.seen[h&(seenSize-1)]
+		admit := *slot == h
+		*slot = h
 		if !admit {
-			slot := &d.seen[h&(seenSize-1)]
-			admit = *slot == h
-			*slot = h
-		}
-		if admit {
-			id := uint32(len(d.strs))
-			s = strings.Clone(s) // do not pin the receiver's buffers
-			d.strs = append(d.strs, s)
-			d.ids[s] = id
-			d.size += int64(len(s)) + dictEntryBytes
-			hot.s, hot.id = s, id
-			e.uvarint(uint64(id)<<1 | 1)
-			return
+			return 0, roleNone, false
 		}
 	}
+	id = uint32(len(d.strs))
+	s = strings.Clone(s) // do not pin the receiver's buffers
+	r = roleOf(s)
+	d.strs = append(d.strs, s)
+	d.roles = append(d.roles, r)
+	d.ids[s] = id
+	d.size += int64(len(s)) + dictEntryBytes
+	hot.s, hot.id, hot.role = s, id, r
+	return id, r, true
+}
+
+// key writes an attribute key, guessing that it is the key the previous
+// map of the same kind had at the same position (pred): exporters write
+// the attributes of like spans in one order, and one compare is cheaper
+// than hashing the key.
+func (e *encoder) key(k string, pred *hotEntry) attrRole {
+	if pred.s == k && k != "" {
+		e.uvarint(uint64(pred.id)<<1 | 1)
+		return pred.role
+	}
+	if k == "" {
+		e.buf = append(e.buf, 0)
+		return roleNone
+	}
+	id, r, ok := e.intern(k, true)
+	if !ok {
+		return e.literal(k, true)
+	}
+	*pred = hotEntry{s: e.d.strs[id], id: id, role: r}
+	e.uvarint(uint64(id)<<1 | 1)
+	return r
+}
+
+// literal writes a string that is not interned.
+func (e *encoder) literal(s string, key bool) attrRole {
 	e.uvarint(uint64(len(s)) << 1)
 	e.buf = append(e.buf, s...)
+	if key {
+		return roleOf(s)
+	}
+	return roleNone
 }
 
 // Value type tags.
@@ -202,40 +249,59 @@ func (e *encoder) value(v pcommon.Value) {
 		}
 	case pcommon.ValueTypeMap:
 		e.buf = append(e.buf, tMap)
-		e.attrs(v.Map(), nil)
+		e.attrs(v.Map(), nil, -1)
 	default:
 		e.buf = append(e.buf, tEmpty)
 	}
 }
 
-// attrs writes a map. on, when set, sees every attribute: the correlation
-// attributes are read in the same pass.
-func (e *encoder) attrs(m pcommon.Map, on func(string, pcommon.Value)) {
+// Kinds of attribute maps whose keys are predicted (dict.pred).
+const (
+	predResource = iota
+	predSpan
+	numPred
+	predSize = 64 // positions predicted; later attributes are looked up
+)
+
+// attrs writes a map. p, when set, gets the correlation attributes, read
+// in the same pass. kind is the map's kind for key prediction, or -1.
+func (e *encoder) attrs(m pcommon.Map, p *corrPair, kind int) {
 	e.uvarint(uint64(m.Len()))
+	var pred []hotEntry
+	if kind >= 0 {
+		pred = e.d.pred[kind][:]
+	}
+	i := 0
 	for k, v := range m.All() {
-		if on != nil {
-			on(k, v)
+		var r attrRole
+		if i < len(pred) {
+			r = e.key(k, &pred[i])
+		} else {
+			r = e.str(k, true)
 		}
-		e.str(k, true)
+		if r != roleNone && p != nil {
+			p.attr(r, v)
+		}
 		e.value(v)
+		i++
 	}
 }
 
 // resScope writes a resource and a scope.
-func (e *encoder) resScope(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, on func(string, pcommon.Value)) {
-	e.attrs(rs.Resource().Attributes(), on)
+func (e *encoder) resScope(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, p *corrPair) {
+	e.attrs(rs.Resource().Attributes(), p, predResource)
 	e.uvarint(uint64(rs.Resource().DroppedAttributesCount()))
 	e.str(rs.SchemaUrl(), true)
 	sc := ss.Scope()
 	e.str(sc.Name(), true)
 	e.str(sc.Version(), true)
-	e.attrs(sc.Attributes(), nil)
+	e.attrs(sc.Attributes(), nil, -1)
 	e.uvarint(uint64(sc.DroppedAttributesCount()))
 	e.str(ss.SchemaUrl(), true)
 }
 
 // span writes what fields does not hold of a span.
-func (e *encoder) span(s ptrace.Span, on func(string, pcommon.Value)) {
+func (e *encoder) span(s ptrace.Span, p *corrPair) {
 	e.str(s.Name(), false)
 	e.str(s.TraceState().AsRaw(), false)
 	e.uvarint(uint64(s.Flags()))
@@ -244,7 +310,7 @@ func (e *encoder) span(s ptrace.Span, on func(string, pcommon.Value)) {
 	e.uvarint(uint64(s.DroppedAttributesCount()))
 	e.uvarint(uint64(s.DroppedEventsCount()))
 	e.uvarint(uint64(s.DroppedLinksCount()))
-	e.attrs(s.Attributes(), on)
+	e.attrs(s.Attributes(), p, predSpan)
 	start := int64(s.StartTimestamp())
 	evs := s.Events()
 	e.uvarint(uint64(evs.Len()))
@@ -252,7 +318,7 @@ func (e *encoder) span(s ptrace.Span, on func(string, pcommon.Value)) {
 		ev := evs.At(i)
 		e.varint(int64(ev.Timestamp()) - start)
 		e.str(ev.Name(), false)
-		e.attrs(ev.Attributes(), nil)
+		e.attrs(ev.Attributes(), nil, -1)
 		e.uvarint(uint64(ev.DroppedAttributesCount()))
 	}
 	links := s.Links()
@@ -264,7 +330,7 @@ func (e *encoder) span(s ptrace.Span, on func(string, pcommon.Value)) {
 		e.buf = append(e.buf, sid[:]...)
 		e.str(l.TraceState().AsRaw(), false)
 		e.uvarint(uint64(l.Flags()))
-		e.attrs(l.Attributes(), nil)
+		e.attrs(l.Attributes(), nil, -1)
 		e.uvarint(uint64(l.DroppedAttributesCount()))
 	}
 }
@@ -287,7 +353,27 @@ func (d *decoder) fail() {
 	d.b = nil
 }
 
+// uvarint reads an unsigned varint. Nearly all are one to three bytes
+// (counts, tags, lengths, dictionary ids), which are read here without the
+// general loop.
 func (d *decoder) uvarint() uint64 {
+	b := d.b
+	if len(b) > 0 && b[0] < 0x80 {
+		d.b = b[1:]
+		return uint64(b[0])
+	}
+	if len(b) > 1 && b[1] < 0x80 {
+		d.b = b[2:]
+		return uint64(b[0]&0x7f) | uint64(b[1])<<7
+	}
+	if len(b) > 2 && b[2] < 0x80 { // dictionary ids from 8192
+		d.b = b[3:]
+		return uint64(b[0]&0x7f) | uint64(b[1]&0x7f)<<7 | uint64(b[2])<<14
+	}
+	return d.uvarintSlow()
+}
+
+func (d *decoder) uvarintSlow() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail()
@@ -297,14 +383,14 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+// varint reads a zig-zag varint, as binary.AppendVarint writes it.
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
+	u := d.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
 	}
-	d.b = d.b[n:]
-	return v
+	return x
 }
 
 func (d *decoder) byte() byte {

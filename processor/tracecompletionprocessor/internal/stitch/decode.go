@@ -77,27 +77,59 @@ var obsCodes = [numObs]string{
 
 func (o obsPoint) String() string { return obsCodes[o] }
 
+// lowerIs reports whether strings.ToLower(s) == t, for t in lower-case
+// ASCII, without allocating: ToLower copies any string with an upper-case
+// letter, and DeepFlow writes its signal sources capitalised ("eBPF").
+func lowerIs(s, t string) bool {
+	if len(s) != len(t) {
+		// Only non-ASCII can change length when lowered.
+		return !isASCII(s) && strings.ToLower(s) == t
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return strings.ToLower(s) == t
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func parseSource(s string) (source, bool) {
-	switch strings.ToLower(s) {
-	case vocab.SignalSourceApp, "otel":
+	switch {
+	case lowerIs(s, vocab.SignalSourceApp), lowerIs(s, "otel"):
 		return srcApp, true
-	case vocab.SignalSourceEBPF:
+	case lowerIs(s, vocab.SignalSourceEBPF):
 		return srcEBPF, true
-	case vocab.SignalSourcePacket:
+	case lowerIs(s, vocab.SignalSourcePacket):
 		return srcPacket, true
-	case vocab.SignalSourceXFlow:
+	case lowerIs(s, vocab.SignalSourceXFlow):
 		return srcXFlow, true
 	}
 	return srcApp, false
 }
 
 func parseMsgType(s string) (msgType, bool) {
-	switch strings.ToLower(s) {
-	case "session":
+	switch {
+	case lowerIs(s, "session"):
 		return msgSession, true
-	case "request":
+	case lowerIs(s, "request"):
 		return msgRequest, true
-	case "response":
+	case lowerIs(s, "response"):
 		return msgResponse, true
 	}
 	return msgSession, false
@@ -293,163 +325,197 @@ func u32(v pcommon.Value) (uint32, bool) {
 	return uint32(n), true
 }
 
-func (c *corr) weftAttr(k string, v pcommon.Value) {
-	if len(k) < 5 || k[:5] != "weft." {
-		return
+// attrRole says which correlation field an attribute key sets, and how;
+// keys of Weft's vocabulary and of DeepFlow's export that read a field the
+// same way share a role. The encoder learns a key's role when it interns
+// the key, so that the attributes of a span cost an array lookup each
+// instead of a string switch; roleOf is the lookup for the rest.
+type attrRole uint8
+
+const (
+	roleNone attrRole = iota
+	roleSrc
+	roleObs
+	roleObserver
+	rolePID
+	rolePID0
+	rolePID1
+	roleSysReq
+	roleSysResp
+	roleCapReq
+	roleCapResp
+	roleTCPReq
+	roleTCPResp
+	roleXR0
+	roleXR0First // DeepFlow's two request X-Request-ID keys: the first seen wins
+	roleXR1
+	roleProp
+	roleSynth
+	roleMsg
+	roleFlow
+	roleReqID
+	roleL7
+	roleNativeTrace
+
+	// roleDF marks a DeepFlow key: it goes to the corr of DeepFlow's
+	// attributes, which Weft's vocabulary takes precedence over.
+	roleDF attrRole = 0x80
+)
+
+var weftRoles = map[string]attrRole{
+	vocab.SignalSource: roleSrc, vocab.ObservationPoint: roleObs, vocab.ObserverID: roleObserver,
+	vocab.ProcessID: rolePID, vocab.SyscallTraceIDRequest: roleSysReq, vocab.SyscallTraceIDResponse: roleSysResp,
+	vocab.SyscallCapSeqRequest: roleCapReq, vocab.SyscallCapSeqResponse: roleCapResp,
+	vocab.TCPSeqRequest: roleTCPReq, vocab.TCPSeqResponse: roleTCPResp,
+	vocab.XRequestID0: roleXR0, vocab.XRequestID1: roleXR1, vocab.PropagatedSpanID: roleProp,
+	vocab.TraceIDSynthetic: roleSynth, vocab.MessageType: roleMsg, vocab.FlowID: roleFlow,
+	vocab.L7RequestID: roleReqID, vocab.L7Protocol: roleL7,
+}
+
+var dfRoles = map[string]attrRole{
+	dfObservationPoint: roleObs, dfSignalSource: roleSrc, dfAgent: roleObserver,
+	dfPID0: rolePID0, dfPID1: rolePID1,
+	dfReqTCPSeq: roleTCPReq, dfSpanReqTCPSeq: roleTCPReq, dfRespTCPSeq: roleTCPResp, dfSpanRespTCPSeq: roleTCPResp,
+	dfFlowID: roleFlow, dfL7Protocol: roleL7,
+	dfXRequestID0: roleXR0First, dfXRequestID: roleXR0First, dfXRequestID1: roleXR1,
+	dfSyscallReq: roleSysReq, dfSyscallResp: roleSysResp, dfCapSeq0: roleCapReq, dfCapSeq1: roleCapResp,
+	dfNativeTraceID: roleNativeTrace, dfNativeSpanID: roleProp, dfType: roleMsg, dfRequestID: roleReqID,
+}
+
+// roleOf is the role of an attribute key, roleNone for most keys.
+func roleOf(k string) attrRole {
+	// Every correlation key starts with "weft.", "df." or "process.":
+	// checking the first byte spares the others a map lookup.
+	if len(k) < 5 {
+		return roleNone
 	}
-	switch k {
-	case vocab.SignalSource:
-		if s, ok := parseSource(v.Str()); ok {
-			c.src, c.has = s, c.has|hSrc
+	switch k[0] {
+	case 'w':
+		return weftRoles[k]
+	case 'd', 'p':
+		if r := dfRoles[k]; r != roleNone {
+			return r | roleDF
 		}
-	case vocab.ObservationPoint:
-		if o, ok := dfObservationPoints[v.Str()]; ok {
-			c.obs, c.has = o, c.has|hObs
-		}
-	case vocab.ObserverID:
-		if s := v.AsString(); s != "" {
-			c.observer, c.has = hash32(s), c.has|hObserver
-		}
-	case vocab.ProcessID:
-		if n, ok := u32(v); ok && n != 0 {
-			c.pid, c.has = n, c.has|hPID
-		}
-	case vocab.SyscallTraceIDRequest:
-		if n, ok := intOf(v); ok && n != 0 {
-			c.sysReq, c.has = uint64(n), c.has|hSysReq
-		}
-	case vocab.SyscallTraceIDResponse:
-		if n, ok := intOf(v); ok && n != 0 {
-			c.sysResp, c.has = uint64(n), c.has|hSysResp
-		}
-	case vocab.SyscallCapSeqRequest:
-		if n, ok := u32(v); ok && n != 0 {
-			c.capReq, c.has = n, c.has|hCapReq
-		}
-	case vocab.SyscallCapSeqResponse:
-		if n, ok := u32(v); ok && n != 0 {
-			c.capResp, c.has = n, c.has|hCapResp
-		}
-	case vocab.TCPSeqRequest:
-		if n, ok := u32(v); ok && n != 0 {
-			c.tcpReq, c.has = n, c.has|hTCPReq
-		}
-	case vocab.TCPSeqResponse:
-		if n, ok := u32(v); ok && n != 0 {
-			c.tcpResp, c.has = n, c.has|hTCPResp
-		}
-	case vocab.XRequestID0:
-		if s := v.Str(); usableRequestID(s) {
-			c.xr0, c.has = hashStr(s), c.has|hXR0
-		}
-	case vocab.XRequestID1:
-		if s := v.Str(); usableRequestID(s) {
-			c.xr1, c.has = hashStr(s), c.has|hXR1
-		}
-	case vocab.PropagatedSpanID:
-		if id, ok := parseSpanID(v.Str()); ok {
-			c.propID, c.has = id, c.has|hProp
-		}
-	case vocab.TraceIDSynthetic:
-		if v.Type() == pcommon.ValueTypeBool {
-			c.synthetic, c.has = v.Bool(), c.has|hSynth
-		}
-	case vocab.MessageType:
-		if m, ok := parseMsgType(v.Str()); ok {
-			c.msg, c.has = m, c.has|hMsg
-		}
-	case vocab.FlowID:
-		if n, ok := intOf(v); ok && n != 0 {
-			c.flowID, c.has = uint64(n), c.has|hFlow
-		}
-	case vocab.L7RequestID:
-		if n, ok := u32(v); ok {
-			c.reqID, c.has = n, c.has|hReqID
-		}
-	case vocab.L7Protocol:
-		if s := v.Str(); s != "" {
-			c.l7, c.has = hashStr(s), c.has|hL7
-		}
+	}
+	return roleNone
+}
+
+// corrPair is the correlation attributes of one map, Weft's and
+// DeepFlow's apart.
+type corrPair struct{ weft, df corr }
+
+// attr records an attribute whose key has role r.
+func (p *corrPair) attr(r attrRole, v pcommon.Value) {
+	if r&roleDF != 0 {
+		p.df.set(r&^roleDF, v)
+	} else {
+		p.weft.set(r, v)
+	}
+}
+
+func (c *corr) weftAttr(k string, v pcommon.Value) {
+	if r := weftRoles[k]; r != roleNone {
+		c.set(r, v)
 	}
 }
 
 func (c *corr) dfAttr(k string, v pcommon.Value) {
-	switch k {
-	case dfObservationPoint:
-		if o, ok := dfObservationPoints[v.Str()]; ok {
-			c.obs, c.has = o, c.has|hObs
-		}
-	case dfSignalSource:
+	if r := dfRoles[k]; r != roleNone {
+		c.set(r, v)
+	}
+}
+
+// set reads an attribute of role r into c. Values that do not parse are
+// ignored, as if the attribute were not there.
+func (c *corr) set(r attrRole, v pcommon.Value) {
+	switch r {
+	case roleSrc:
 		if s, ok := parseSource(v.Str()); ok {
 			c.src, c.has = s, c.has|hSrc
 		}
-	case dfAgent:
+	case roleObs:
+		if o, ok := dfObservationPoints[v.Str()]; ok {
+			c.obs, c.has = o, c.has|hObs
+		}
+	case roleObserver:
 		if s := v.AsString(); s != "" {
 			c.observer, c.has = hash32(s), c.has|hObserver
 		}
-	case dfPID0:
+	case rolePID:
+		if n, ok := u32(v); ok && n != 0 {
+			c.pid, c.has = n, c.has|hPID
+		}
+	case rolePID0:
 		if n, ok := u32(v); ok && n != 0 {
 			c.pid0, c.has = n, c.has|hPID0
 		}
-	case dfPID1:
+	case rolePID1:
 		if n, ok := u32(v); ok && n != 0 {
 			c.pid1, c.has = n, c.has|hPID1
 		}
-	case dfReqTCPSeq, dfSpanReqTCPSeq:
-		if n, ok := u32(v); ok && n != 0 {
-			c.tcpReq, c.has = n, c.has|hTCPReq
-		}
-	case dfRespTCPSeq, dfSpanRespTCPSeq:
-		if n, ok := u32(v); ok && n != 0 {
-			c.tcpResp, c.has = n, c.has|hTCPResp
-		}
-	case dfFlowID:
-		if n, ok := intOf(v); ok && n != 0 {
-			c.flowID, c.has = uint64(n), c.has|hFlow
-		}
-	case dfL7Protocol:
-		if s := v.Str(); s != "" {
-			c.l7, c.has = hashStr(s), c.has|hL7
-		}
-	case dfXRequestID0, dfXRequestID:
-		if s := v.Str(); usableRequestID(s) && c.has&hXR0 == 0 {
-			c.xr0, c.has = hashStr(s), c.has|hXR0
-		}
-	case dfXRequestID1:
-		if s := v.Str(); usableRequestID(s) {
-			c.xr1, c.has = hashStr(s), c.has|hXR1
-		}
-	case dfSyscallReq:
+	case roleSysReq:
 		if n, ok := intOf(v); ok && n != 0 {
 			c.sysReq, c.has = uint64(n), c.has|hSysReq
 		}
-	case dfSyscallResp:
+	case roleSysResp:
 		if n, ok := intOf(v); ok && n != 0 {
 			c.sysResp, c.has = uint64(n), c.has|hSysResp
 		}
-	case dfCapSeq0:
+	case roleCapReq:
 		if n, ok := u32(v); ok && n != 0 {
 			c.capReq, c.has = n, c.has|hCapReq
 		}
-	case dfCapSeq1:
+	case roleCapResp:
 		if n, ok := u32(v); ok && n != 0 {
 			c.capResp, c.has = n, c.has|hCapResp
 		}
-	case dfNativeTraceID:
-		if s := v.Str(); s != "" {
-			c.nativeTrace, c.has = s, c.has|hNativeTrace
+	case roleTCPReq:
+		if n, ok := u32(v); ok && n != 0 {
+			c.tcpReq, c.has = n, c.has|hTCPReq
 		}
-	case dfNativeSpanID:
+	case roleTCPResp:
+		if n, ok := u32(v); ok && n != 0 {
+			c.tcpResp, c.has = n, c.has|hTCPResp
+		}
+	case roleXR0:
+		if s := v.Str(); usableRequestID(s) {
+			c.xr0, c.has = hashStr(s), c.has|hXR0
+		}
+	case roleXR0First:
+		if s := v.Str(); usableRequestID(s) && c.has&hXR0 == 0 {
+			c.xr0, c.has = hashStr(s), c.has|hXR0
+		}
+	case roleXR1:
+		if s := v.Str(); usableRequestID(s) {
+			c.xr1, c.has = hashStr(s), c.has|hXR1
+		}
+	case roleProp:
 		if id, ok := parseSpanID(v.Str()); ok {
 			c.propID, c.has = id, c.has|hProp
 		}
-	case dfType:
+	case roleSynth:
+		if v.Type() == pcommon.ValueTypeBool {
+			c.synthetic, c.has = v.Bool(), c.has|hSynth
+		}
+	case roleMsg:
 		if m, ok := parseMsgType(v.Str()); ok {
 			c.msg, c.has = m, c.has|hMsg
 		}
-	case dfRequestID:
+	case roleFlow:
+		if n, ok := intOf(v); ok && n != 0 {
+			c.flowID, c.has = uint64(n), c.has|hFlow
+		}
+	case roleReqID:
 		if n, ok := u32(v); ok {
 			c.reqID, c.has = n, c.has|hReqID
+		}
+	case roleL7:
+		if s := v.Str(); s != "" {
+			c.l7, c.has = hashStr(s), c.has|hL7
+		}
+	case roleNativeTrace:
+		if s := v.Str(); s != "" {
+			c.nativeTrace, c.has = s, c.has|hNativeTrace
 		}
 	}
 }
@@ -460,11 +526,7 @@ func usableRequestID(s string) bool {
 	if len(s) < 4 || len(s) > 256 {
 		return false
 	}
-	switch strings.ToLower(s) {
-	case "null", "none", "undefined", "unknown":
-		return false
-	}
-	return true
+	return !lowerIs(s, "null") && !lowerIs(s, "none") && !lowerIs(s, "undefined") && !lowerIs(s, "unknown")
 }
 
 // parseSpanID reads exactly 16 hex digits; anything else (Pinpoint's

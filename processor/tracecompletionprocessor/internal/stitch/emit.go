@@ -16,6 +16,11 @@ type emitter struct {
 	byRsc   map[*resScope]ptrace.SpanSlice
 	strs    map[*dict][]string
 	corrupt int // encodings that did not decode; reported in Result.Corrupt
+
+	// The dictionary of the last span decoded, and its strings: spans of a
+	// flush nearly all share one, and this saves a map lookup per span.
+	lastD    *dict
+	lastStrs []string
 }
 
 func newEmitter() *emitter {
@@ -23,18 +28,33 @@ func newEmitter() *emitter {
 }
 
 func (em *emitter) strings(d *dict) []string {
+	if d == em.lastD {
+		return em.lastStrs
+	}
 	s, ok := em.strs[d]
 	if !ok {
 		s = d.snapshot()
 		em.strs[d] = s
 	}
+	em.lastD, em.lastStrs = d, s
 	return s
 }
 
-func (em *emitter) slice(rsc *resScope) ptrace.SpanSlice {
+// slice returns the spans of a resource and scope, adding them to the
+// output the first time. alone says no other span of the flush uses rsc.
+func (em *emitter) slice(rsc *resScope, alone bool) ptrace.SpanSlice {
+	if alone {
+		return em.newSlice(rsc)
+	}
 	if ss, ok := em.byRsc[rsc]; ok {
 		return ss
 	}
+	ss := em.newSlice(rsc)
+	em.byRsc[rsc] = ss
+	return ss
+}
+
+func (em *emitter) newSlice(rsc *resScope) ptrace.SpanSlice {
 	rs := em.td.ResourceSpans().AppendEmpty()
 	sc := rs.ScopeSpans().AppendEmpty()
 	dec := decoder{b: rsc.blob, strs: em.strings(rsc.d)}
@@ -42,7 +62,6 @@ func (em *emitter) slice(rsc *resScope) ptrace.SpanSlice {
 	if dec.err != nil {
 		em.corrupt++
 	}
-	em.byRsc[rsc] = sc.Spans()
 	return sc.Spans()
 }
 
@@ -67,7 +86,7 @@ func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
 		}
 		h := &members[i]
 		f := &h.f
-		sp := em.slice(h.rsc).AppendEmpty()
+		sp := em.slice(h.rsc, h.alone).AppendEmpty()
 		dec := decoder{b: h.blob, strs: em.strings(h.rsc.d)}
 		dec.span(sp, f)
 		if dec.err != nil {

@@ -138,7 +138,11 @@ type resScope struct {
 	blob []byte
 	d    *dict
 	refs int32 // records using it; under Engine.mu
-	size int64
+	// flush is the Engine.flush that last took out a record using it
+	// (under Engine.mu): detach tells the emitter which resources and
+	// scopes only one of a flush's spans uses.
+	flush uint32
+	size  int64
 }
 
 // rec is a held span.
@@ -178,6 +182,9 @@ type held struct {
 	f    fields
 	blob []byte
 	rsc  *resScope
+	// alone: no other span of the flush uses rsc (a DeepFlow row has a
+	// resource of its own), so the emitter need not look for it.
+	alone bool
 }
 
 type detached struct {
@@ -200,11 +207,12 @@ type Engine struct {
 	free   []uint32
 	groups []group
 	gfree  []uint32
-	idx    map[uint64]uint32
+	idx    keyTable
 	fifo   []fifoEnt
 	fhead  int
 	spans  int
 	bytes  int64
+	flush  uint32 // counts the times records were taken out for linking
 
 	// flushMu serialises linking and sending, and guards late and the
 	// linker's scratch space.
@@ -225,7 +233,7 @@ func New(opt Options) *Engine {
 		dict:   newDict(),
 		nrec:   1, // slot 0 is nil
 		groups: make([]group, 1, 256),
-		idx:    make(map[uint64]uint32, 1024),
+		idx:    newKeyTable(),
 		late:   newLateMemory(opt.LateJoinTTL, opt.LateJoinMaxKeys),
 	}
 	e.lk.e = e
@@ -283,6 +291,7 @@ func (e *Engine) Add(now time.Time, td ptrace.Traces) Result {
 	}
 	var out []detached
 	evicted := map[string]int{}
+	e.flush++
 	for e.spans > e.opt.MaxSpans || e.bytes > e.opt.MaxBytes {
 		limit := LimitMaxSpans
 		if e.spans <= e.opt.MaxSpans {
@@ -309,6 +318,7 @@ func (e *Engine) Add(now time.Time, td ptrace.Traces) Result {
 func (e *Engine) Flush(now time.Time, all bool) Result {
 	t := now.UnixNano()
 	e.mu.Lock()
+	e.flush++
 	var out []detached
 	if all {
 		out = e.detachAll()
@@ -345,29 +355,9 @@ func (e *Engine) encode(td ptrace.Traces) encodedBatch {
 	var batch encodedBatch
 	batch.recs = make([]rec, 0, td.SpanCount())
 
-	var rw, rd, sw, sd corr
-	// Only keys starting like a correlation attribute are looked at
-	// (weft.*, df.*, process.pid_*): most attributes are not.
-	onRes := func(k string, v pcommon.Value) {
-		if len(k) > 3 {
-			switch k[0] {
-			case 'w':
-				rw.weftAttr(k, v)
-			case 'd', 'p':
-				rd.dfAttr(k, v)
-			}
-		}
-	}
-	onSpan := func(k string, v pcommon.Value) {
-		if len(k) > 3 {
-			switch k[0] {
-			case 'w':
-				sw.weftAttr(k, v)
-			case 'd', 'p':
-				sd.dfAttr(k, v)
-			}
-		}
-	}
+	// Correlation attributes of the resource (read from the first scope
+	// only: a resource is one) and of the span being encoded.
+	var res, sp corrPair
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -381,8 +371,8 @@ func (e *Engine) encode(td ptrace.Traces) encodedBatch {
 			}
 			enc.buf = enc.buf[:0]
 			if first {
-				rw, rd = corr{}, corr{}
-				enc.resScope(rs, ss, onRes)
+				res = corrPair{}
+				enc.resScope(rs, ss, &res)
 				first = false
 			} else {
 				enc.resScope(rs, ss, nil)
@@ -391,13 +381,13 @@ func (e *Engine) encode(td ptrace.Traces) encodedBatch {
 			rsc.size = int64(cap(rsc.blob)) + int64(unsafe.Sizeof(resScope{}))
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
-				sw, sd = corr{}, corr{}
+				sp = corrPair{}
 				enc.buf = enc.buf[:0]
-				enc.span(span, onSpan)
-				c := sw
-				c.fill(&sd)
-				c.fill(&rw)
-				c.fill(&rd)
+				enc.span(span, &sp)
+				c := sp.weft
+				c.fill(&sp.df)
+				c.fill(&res.weft)
+				c.fill(&res.df)
 				batch.recs = append(batch.recs, rec{blob: append([]byte(nil), enc.buf...), rsc: rsc})
 				c.resolve(span, &batch.recs[len(batch.recs)-1].f)
 			}
@@ -493,12 +483,12 @@ func (e *Engine) insert(src *rec, now int64) {
 
 	if f.realTrace() {
 		k := traceKey(f.traceID)
-		if o, ok := e.idx[k]; ok {
+		if o := e.idx.get(k); o != 0 {
 			if e.at(o).f.traceID == f.traceID {
 				e.union(r, o)
 			}
 		} else {
-			e.idx[k] = r
+			e.idx.set(k, r)
 			size += indexEntryBytes
 		}
 	}
@@ -507,16 +497,14 @@ func (e *Engine) insert(src *rec, now int64) {
 		if k == 0 {
 			continue
 		}
-		head := e.idx[k]
+		head := e.idx.get(k)
 		// Syscall ids join through whole chains (joinProcess); a flow only
 		// finds a one-way row's other half, which joins through its TCP
 		// sequence: a keep-alive flow carries many requests.
-		if slot != chSysReq && slot != chSysResp && slot != chFlow {
-			e.joinChain(r, slot, head)
-		}
+		join := slot != chSysReq && slot != chSysResp && slot != chFlow
+		e.joinChain(r, slot, head, join)
 		e.at(r).chain[slot] = head
-		e.idx[k] = r<<3 | uint32(slot)
-		e.trimChain(r<<3 | uint32(slot))
+		e.idx.set(k, r<<3|uint32(slot))
 		size += indexEntryBytes
 	}
 	if f.isProcess() && (f.sysReq != 0 || f.sysResp != 0) {
@@ -547,30 +535,31 @@ func (e *Engine) releaseDict(d *dict) {
 	}
 }
 
-// trimChain cuts a key's chain after maxChainWalk records. Joins never look
-// further, so the older records beyond would only make every later unchain
-// of the key walk them: with a key many records share (a constant
-// X-Request-ID, a long keep-alive flow) removal became quadratic.
-func (e *Engine) trimChain(node uint32) {
-	for n := 1; node != 0; n++ {
-		o, slot := node>>3, int(node&7)
-		next := e.at(o).chain[slot]
-		if n == maxChainWalk && next != 0 {
-			e.at(o).chain[slot] = 0
-			return
-		}
-		node = next
-	}
-}
-
-// joinChain joins r to the records on a key chain it is compatible with.
-func (e *Engine) joinChain(r uint32, slot int, node uint32) {
+// joinChain joins r to the records on a key chain (from node, the head
+// before r) it is compatible with, when join is set; r is about to become
+// the chain's head. In the same walk it cuts the chain after maxChainWalk
+// records, counting r: joins never look further, so the older records
+// beyond would only make every later unchain of the key walk them (with a
+// key many records share, a constant X-Request-ID or a long keep-alive
+// flow, removal became quadratic).
+func (e *Engine) joinChain(r uint32, slot int, node uint32, join bool) {
 	f := &e.at(r).f
 	for n := 0; node != 0 && n < maxChainWalk; n++ {
 		o, oslot := node>>3, int(node&7)
-		node = e.at(o).chain[oslot]
-		of := &e.at(o).f
-		if e.compatible(f, of, slot) {
+		op := e.at(o)
+		node = op.chain[oslot]
+		if n == maxChainWalk-2 && node != 0 {
+			// op is the last record to keep once r heads the chain. The
+			// join walk still visits the next one, as before r arrived.
+			op.chain[oslot] = 0
+		}
+		if !join {
+			if n >= maxChainWalk-2 {
+				return
+			}
+			continue
+		}
+		if e.compatible(f, &op.f, slot) {
 			e.union(r, o)
 		}
 	}
@@ -660,7 +649,7 @@ func (e *Engine) syscallPeers(observer uint32, id uint64, fn func(o uint32, of *
 	if id == 0 {
 		return
 	}
-	node := e.idx[keyOf(kSyscall, uint64(observer), id)]
+	node := e.idx.get(keyOf(kSyscall, uint64(observer), id))
 	for n := 0; node != 0 && n < maxChainWalk; n++ {
 		o, slot := node>>3, int(node&7)
 		node = e.at(o).chain[slot]
@@ -704,7 +693,7 @@ func (e *Engine) partner(r uint32) uint32 {
 		return 0
 	}
 	var best uint32
-	node := e.idx[keyOf(kFlow, uint64(f.observer), f.oneWay.flowID)]
+	node := e.idx.get(keyOf(kFlow, uint64(f.observer), f.oneWay.flowID))
 	for n := 0; node != 0 && n < maxChainWalk; n++ {
 		o, slot := node>>3, int(node&7)
 		node = e.at(o).chain[slot]
@@ -943,14 +932,19 @@ func (e *Engine) detach(root uint32, reason string) detached {
 	for r := g.head; r != 0; r = e.at(r).next {
 		rp := e.at(r)
 		rp.uf = 0 // marks it as leaving, for the chain cleanup below
-		members = append(members, held{f: rp.f, blob: rp.blob, rsc: rp.rsc})
+		rsc := rp.rsc
+		// refs still counts every record of this group; a record of the
+		// flush taken out before has marked rsc.
+		alone := rsc.refs == 1 && rsc.flush != e.flush
+		rsc.flush = e.flush
+		members = append(members, held{f: rp.f, blob: rp.blob, rsc: rsc, alone: alone})
 	}
 	for r := g.head; r != 0; r = e.at(r).next {
 		f := &e.at(r).f
 		if f.realTrace() {
 			k := traceKey(f.traceID)
-			if o, ok := e.idx[k]; ok && e.at(o).uf == 0 {
-				delete(e.idx, k)
+			if o := e.idx.get(k); o != 0 && e.at(o).uf == 0 {
+				e.idx.del(k)
 			}
 		}
 		for slot := 0; slot < numChains; slot++ {
@@ -979,7 +973,7 @@ func (e *Engine) detach(root uint32, reason string) detached {
 
 // unchain drops the leaving records from a key's chain.
 func (e *Engine) unchain(k uint64) {
-	node := e.idx[k]
+	node := e.idx.get(k)
 	var head, tail uint32
 	for node != 0 {
 		o, slot := node>>3, int(node&7)
@@ -998,8 +992,8 @@ func (e *Engine) unchain(k uint64) {
 		e.at(tail >> 3).chain[int(tail&7)] = 0
 	}
 	if head == 0 {
-		delete(e.idx, k)
+		e.idx.del(k)
 	} else {
-		e.idx[k] = head
+		e.idx.set(k, head)
 	}
 }

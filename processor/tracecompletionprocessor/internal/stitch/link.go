@@ -216,7 +216,20 @@ func (l *linker) mergeSessions() int {
 		return 0
 	}
 	merged := 0
-	for _, idx := range l.merge {
+	// Keys in the order of their first member, not the map's: merging a
+	// pair makes the request row a session, which confirmed() then counts
+	// for the pairs of other keys, so the order must not be random.
+	for i := range l.m {
+		f := l.m[i].f
+		if f.oneWay == nil {
+			continue
+		}
+		k := mergeKey{observer: f.observer, obs: f.obs, flow: f.oneWay.flowID, l7: f.oneWay.l7, reqID: f.oneWay.reqID}
+		idx, ok := l.merge[k]
+		if !ok {
+			continue // done
+		}
+		delete(l.merge, k)
 		slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(l.m[a].f.start, l.m[b].f.start) })
 		for pos, r := range idx {
 			rf := l.m[r].f

@@ -504,7 +504,7 @@ func TestSharedKeyChainsStayShort(t *testing.T) {
 		}
 	}
 	longest := 0
-	for _, head := range e.idx {
+	for _, head := range e.idx.all() {
 		n := 0
 		for node := head; node != 0 && n <= 2*maxChainWalk; n++ {
 			node = e.at(node >> 3).chain[int(node&7)]
