@@ -320,6 +320,9 @@ type instance struct {
 	cancel   context.CancelFunc
 	timer    *time.Timer
 	timedOut atomic.Bool
+	// calling is true while weft_extract runs: the timer keeps emptying
+	// the fuel until it returns.
+	calling atomic.Bool
 
 	// fuel is the instrumented module's fuel global (nil without). The
 	// timer empties it from its own goroutine; fuelMu orders that with
@@ -395,6 +398,12 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		// wazero closes the module when it sees the context done.
 		inst.setFuel(0)
 		inst.cancel()
+		// A plugin between reading and writing its fuel global writes back
+		// its old count minus one over the zero: empty it again until the
+		// call has returned.
+		if inst.calling.Load() {
+			inst.timer.Reset(time.Millisecond)
+		}
 	})
 	inst.timer.Stop()
 	inst.setFuel(p.startFuel())
@@ -559,9 +568,11 @@ func (p *Plugin) call(ctx context.Context, inst *instance, rec Record, size, res
 
 	inst.stack[0], inst.stack[1] = uint64(inst.inPtr), uint64(size)
 	inst.setFuel(p.callFuel)
+	inst.calling.Store(true)
 	inst.timer.Reset(p.timeout)
 	err = inst.extract.CallWithStack(inst.ctx, inst.stack[:2])
-	if !inst.timer.Stop() {
+	inst.calling.Store(false)
+	if !inst.timer.Stop() || inst.timedOut.Load() {
 		// The deadline passed, during the call or just after it: either
 		// way the instance's context is cancelled and it must go.
 		return dst, FailureTimeout, fmt.Errorf("%s: did not return within %v", exportExtract, p.timeout)
