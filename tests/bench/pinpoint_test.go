@@ -98,11 +98,11 @@ func (e *pinpointEnv) run(tb testing.TB, workers int, rate float64, d time.Durat
 	tb.Helper()
 	pid := e.col.Pid()
 	before := e.sink.spans.Load()
-	cpu0, err := pinpointCPU(pid)
+	cpu0, err := procCPU(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	self0, err := pinpointCPU(os.Getpid())
+	self0, err := procCPU(os.Getpid())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -111,15 +111,15 @@ func (e *pinpointEnv) run(tb testing.TB, workers int, rate float64, d time.Durat
 	// Every Pinpoint span and every span event becomes one OTel span.
 	expected := load.acceptedSpans + load.acceptedEvents
 	last := pinpointWaitDrained(e.sink, before+expected, 3*time.Second, time.Minute)
-	cpu1, err := pinpointCPU(pid)
+	cpu1, err := procCPU(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	self1, err := pinpointCPU(os.Getpid())
+	self1, err := procCPU(os.Getpid())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rss, err := pinpointPeakRSS(pid)
+	rss, err := peakRSS(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
