@@ -215,6 +215,9 @@ func (p *Plugin) init(ctx context.Context, wasm []byte, hasConfig bool) error {
 // whose type index is out of range), and a user's file must not crash the
 // collector.
 func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (c wazero.CompiledModule, err error) {
+	if impossibleCounts(wasm) {
+		return nil, errors.New("a count in it is larger than the bytes that follow (a malformed module)")
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			c, err = nil, fmt.Errorf("wazero panicked compiling it: %v", r)
