@@ -24,25 +24,46 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
 
 	"github.com/weftobs/weft/tests/workload"
 )
 
-// rawCodec sends bytes that are already an encoded protobuf message as
-// they are: the load generator encodes its batches once, so that its own
-// CPU stays small next to the collector's on the same machine.
+// rawCodec passes protobuf bytes through, so that the load generators,
+// which encode their messages once, cost little CPU next to the collector's
+// on the same machine. Marshal takes a *[]byte or a rawMessage; Unmarshal
+// fills a *[]byte. Its name is "proto": the collector sees the usual
+// content-type.
 type rawCodec struct{}
 
-type rawMessage struct{ b []byte }
-
-func (rawCodec) Marshal(v any) ([]byte, error) { return v.(*rawMessage).b, nil }
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	v.(*rawMessage).b = append(v.(*rawMessage).b[:0], data...)
-	return nil
+// rawMessage is an encoded message that is sent as buffers (the Pinpoint
+// replay splices a new start time into recorded bytes).
+type rawMessage interface {
+	buffers() (mem.BufferSlice, error)
 }
+
 func (rawCodec) Name() string { return "proto" }
 
-var _ encoding.Codec = rawCodec{}
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	switch m := v.(type) {
+	case *[]byte:
+		return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
+	case rawMessage:
+		return m.buffers()
+	}
+	return nil, fmt.Errorf("rawCodec cannot marshal %T", v)
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("rawCodec cannot unmarshal into %T", v)
+	}
+	*b = data.Materialize()
+	return nil
+}
+
+var _ encoding.CodecV2 = rawCodec{}
 
 const exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -171,7 +192,6 @@ func markerSeq(tid pcommon.TraceID) (uint64, bool) {
 // load is the result of a load generator run.
 type load struct {
 	sent, refused  int64 // spans accepted and refused by the collector
-	markers        int
 	markerSent     map[uint64]time.Time
 	start, stopped time.Time
 }
@@ -182,7 +202,7 @@ type load struct {
 func generate(ctx context.Context, addr string, batches []*batch, rate float64, d time.Duration) (*load, error) {
 	const senders = 4
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallSendMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{}), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +216,7 @@ func generate(ctx context.Context, addr string, batches []*batch, rate float64, 
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			var reply rawMessage
+			var reply []byte
 			for cycle := uint32(1); ; cycle++ {
 				for i := w; i < len(batches); i += senders {
 					now := time.Now()
@@ -213,7 +233,7 @@ func generate(ctx context.Context, addr string, batches []*batch, rate float64, 
 					}
 					b := batches[i]
 					b.setCycle(cycle)
-					if err := conn.Invoke(ctx, exportMethod, &rawMessage{b.buf}, &reply); err != nil {
+					if err := conn.Invoke(ctx, exportMethod, &b.buf, &reply); err != nil {
 						refused.Add(int64(b.spans))
 						firstErr.CompareAndSwap(nil, err)
 						continue
@@ -223,7 +243,7 @@ func generate(ctx context.Context, addr string, batches []*batch, rate float64, 
 			}
 		}(w)
 	}
-	var reply rawMessage
+	var reply []byte
 	ticker := time.NewTicker(250 * time.Millisecond)
 	for seq := uint64(1); time.Now().Before(deadline); seq++ {
 		select {
@@ -231,14 +251,15 @@ func generate(ctx context.Context, addr string, batches []*batch, rate float64, 
 		case <-ticker.C:
 		}
 		t := time.Now()
-		if err := conn.Invoke(ctx, exportMethod, &rawMessage{marker(seq)}, &reply); err == nil {
+		m := marker(seq)
+		if err := conn.Invoke(ctx, exportMethod, &m, &reply); err == nil {
 			l.markerSent[seq] = t
 		}
 	}
 	ticker.Stop()
 	wg.Wait()
 	l.stopped = time.Now()
-	l.sent, l.refused, l.markers = sent.Load(), refused.Load(), len(l.markerSent)
+	l.sent, l.refused = sent.Load(), refused.Load()
 	if l.sent == 0 {
 		err, _ := firstErr.Load().(error)
 		return l, fmt.Errorf("the collector accepted no spans: %v", err)

@@ -268,58 +268,38 @@ type pinpointOut struct {
 	delta uint64
 }
 
-// pinpointCodec passes protobuf bytes through: the load generator neither
-// encodes nor copies the recorded messages. Its name is "proto", so the
-// collector sees the usual content-type.
-type pinpointCodec struct{}
-
-func (pinpointCodec) Name() string { return "proto" }
-
-func (pinpointCodec) Marshal(v any) (mem.BufferSlice, error) {
-	switch m := v.(type) {
-	case *pinpointOut:
-		if m.frame == nil {
-			return mem.BufferSlice{mem.SliceBuffer(m.raw)}, nil
-		}
-		f := m.frame
-		// Only the varint changes: send the recorded bytes around it. It
-		// keeps its length (a longer-than-needed varint is valid protobuf),
-		// so no length prefix around it changes.
-		v := make([]byte, f.startLen)
-		x := f.start + m.delta
-		for i := range v {
-			v[i] = byte(x&0x7f) | 0x80
-			x >>= 7
-		}
-		v[len(v)-1] &^= 0x80
-		if x != 0 {
-			return nil, fmt.Errorf("start time %d+%d does not fit %d varint bytes", f.start, m.delta, f.startLen)
-		}
-		return mem.BufferSlice{
-			mem.SliceBuffer(f.raw[:f.startAt]),
-			mem.SliceBuffer(v),
-			mem.SliceBuffer(f.raw[f.startAt+f.startLen:]),
-		}, nil
-	case *[]byte:
-		return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
+// buffers sends the recorded bytes; a span frame's start-time varint is
+// replaced without copying the rest.
+func (m *pinpointOut) buffers() (mem.BufferSlice, error) {
+	if m.frame == nil {
+		return mem.BufferSlice{mem.SliceBuffer(m.raw)}, nil
 	}
-	return nil, fmt.Errorf("pinpointCodec cannot marshal %T", v)
-}
-
-func (pinpointCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return fmt.Errorf("pinpointCodec cannot unmarshal into %T", v)
+	f := m.frame
+	// Only the varint changes: send the recorded bytes around it. It
+	// keeps its length (a longer-than-needed varint is valid protobuf),
+	// so no length prefix around it changes.
+	v := make([]byte, f.startLen)
+	x := f.start + m.delta
+	for i := range v {
+		v[i] = byte(x&0x7f) | 0x80
+		x >>= 7
 	}
-	*b = data.Materialize()
-	return nil
+	v[len(v)-1] &^= 0x80
+	if x != 0 {
+		return nil, fmt.Errorf("start time %d+%d does not fit %d varint bytes", f.start, m.delta, f.startLen)
+	}
+	return mem.BufferSlice{
+		mem.SliceBuffer(f.raw[:f.startAt]),
+		mem.SliceBuffer(v),
+		mem.SliceBuffer(f.raw[f.startAt+f.startLen:]),
+	}, nil
 }
 
 func pinpointDial(tb testing.TB, port int) *grpc.ClientConn {
 	tb.Helper()
 	conn, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(port),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(pinpointCodec{})))
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -500,7 +480,7 @@ type pinpointSink struct {
 func pinpointStartSink(tb testing.TB) *pinpointSink {
 	tb.Helper()
 	s := &pinpointSink{}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(pinpointCodec{}), grpc.UnknownServiceHandler(s.handle))
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(s.handle))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

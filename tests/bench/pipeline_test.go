@@ -70,7 +70,8 @@ func BenchmarkScenarioPipeline(b *testing.B) {
 						b.ReportMetric(float64(r.dropped), "dropped-spans")
 						b.ReportMetric(r.p50, "p50-latency-ms")
 						b.ReportMetric(r.p99, "p99-latency-ms")
-						b.Logf("%s at %s: %+v", pipeline, rate, r)
+						b.Logf("%s at %s: %d spans sent, %d dropped, %d with a pod id, %d markers seen",
+							pipeline, rate, r.sent, r.dropped, r.withPod, len(r.latencies))
 					}
 				})
 			}
@@ -150,7 +151,7 @@ type pipelineResult struct {
 	cpuPercent             float64
 	peakRSS                int64
 	p50, p99               float64
-	latencies              []float64 `json:"-"`
+	latencies              []float64
 }
 
 func runPipeline(tb testing.TB, env *pipelineEnv, pipeline string, rate float64, d time.Duration) pipelineResult {
