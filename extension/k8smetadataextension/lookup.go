@@ -65,9 +65,6 @@ type Resource struct {
 	Host uint32
 }
 
-// Index keys hold addresses in their 16-byte form: a key without pointers
-// hashes fastest, and an IPv4 address and its IPv4-mapped IPv6 form are the
-// same key.
 // AutoInstance is the most specific resource known, as (type, id) in the
 // vocabulary of internal/vocab: the pod, else the node, else a static host,
 // else the IP itself (id 0).
@@ -102,6 +99,18 @@ func (r Resource) AutoService() (typ uint8, id uint32) {
 	return vocab.AutoTypeIP, 0
 }
 
+// IDs are r's ids, then its AutoInstance and AutoService (type, id), in the
+// order of vocab.ResourceIDs.
+func (r Resource) IDs() [len(vocab.ResourceIDs)]uint32 {
+	it, iid := r.AutoInstance()
+	st, sid := r.AutoService()
+	return [...]uint32{r.VPC, uint32(r.Cluster), r.Node, uint32(r.Namespace), r.Workload, uint32(r.WorkloadKind),
+		r.Pod, r.Service, r.Host, uint32(it), iid, uint32(st), sid}
+}
+
+// Index keys hold addresses in their 16-byte form: a key without pointers
+// hashes fastest, and an IPv4 address and its IPv4-mapped IPv6 form are the
+// same key.
 type ipKey struct {
 	vpc uint32
 	ip  [16]byte
@@ -142,46 +151,37 @@ func (l *lookups) count(ok bool) {
 	}
 }
 
-func (l *lookups) ByIP(vpc uint32, ip netip.Addr) (Resource, bool) {
-	s := l.snap.Load()
-	if s == nil {
-		l.count(false)
-		return Resource{}, false
+// noSnapshot is the snapshot before the first load: every lookup misses.
+var noSnapshot snapshot
+
+// current is the snapshot lookups read.
+func (l *lookups) current() *snapshot {
+	if s := l.snap.Load(); s != nil {
+		return s
 	}
-	r, ok := s.byIP[keyIP(vpc, ip)]
+	return &noSnapshot
+}
+
+func (l *lookups) ByIP(vpc uint32, ip netip.Addr) (Resource, bool) {
+	r, ok := l.current().byIP[keyIP(vpc, ip)]
 	l.count(ok)
 	return r, ok
 }
 
 func (l *lookups) ByPodUID(uid string) (Resource, bool) {
-	s := l.snap.Load()
-	if s == nil {
-		l.count(false)
-		return Resource{}, false
-	}
-	r, ok := s.byPodUID[uid]
+	r, ok := l.current().byPodUID[uid]
 	l.count(ok)
 	return r, ok
 }
 
 func (l *lookups) ByContainerID(id string) (Resource, bool) {
-	s := l.snap.Load()
-	if s == nil {
-		l.count(false)
-		return Resource{}, false
-	}
-	r, ok := s.byContainer[id]
+	r, ok := l.current().byContainer[id]
 	l.count(ok)
 	return r, ok
 }
 
 func (l *lookups) ByService(vpc uint32, ip netip.Addr, port uint16) (Resource, bool) {
-	s := l.snap.Load()
-	if s == nil {
-		l.count(false)
-		return Resource{}, false
-	}
-	r, ok := s.byService[keyService(vpc, ip, port)]
+	r, ok := l.current().byService[keyService(vpc, ip, port)]
 	l.count(ok)
 	return r, ok
 }

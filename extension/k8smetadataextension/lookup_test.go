@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weftobs/weft/extension/k8smetadataextension/internal/model"
+	"github.com/weftobs/weft/internal/vocab"
 )
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -77,6 +78,21 @@ func TestLookups(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, uint64(10), l.hits.Load())
 	assert.Equal(t, uint64(3), l.misses.Load())
+}
+
+// IDs line up with vocab.ResourceIDs, the names components write them as.
+func TestResourceIDsFollowVocab(t *testing.T) {
+	r := Resource{VPC: 21, Cluster: 22, Namespace: 23, Node: 24, Workload: 25, WorkloadKind: WorkloadStatefulSet, Pod: 26}
+	got := map[string]uint32{}
+	for i, v := range r.IDs() {
+		got[vocab.ResourceIDs[i]] = v
+	}
+	assert.Equal(t, map[string]uint32{
+		vocab.VPCID: 21, vocab.ClusterID: 22, vocab.NodeID: 24, vocab.NamespaceID: 23, vocab.WorkloadID: 25,
+		vocab.WorkloadKind: uint32(WorkloadStatefulSet), vocab.PodID: 26, vocab.ServiceID: 0, vocab.HostID: 0,
+		vocab.AutoInstanceType: vocab.AutoTypePod, vocab.AutoInstanceID: 26,
+		vocab.AutoServiceType: vocab.AutoTypeWorkloadMin + 1, vocab.AutoServiceID: 25,
+	}, got)
 }
 
 // A deleted pod leaves the indexes: its IP may already be a new pod's.

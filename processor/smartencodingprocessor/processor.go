@@ -50,12 +50,12 @@ func (e *encoder) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Tra
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		vpc := e.encodeResource(rs.Resource())
+		if !e.cfg.PeerAttributes {
+			continue
+		}
 		var last peerCache
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
-			if !e.cfg.PeerAttributes {
-				continue
-			}
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				e.encodePeer(spans.At(k), vpc, &last)
@@ -181,14 +181,9 @@ var (
 // (Each Int attribute costs pdata one allocation; writing only what is known
 // keeps that down.)
 func putIDs(attrs pcommon.Map, names *idNames, r k8smetadataextension.Resource) {
-	ids := [len(vocab.ResourceIDs)]int64{int64(r.VPC), int64(r.Cluster), int64(r.Node), int64(r.Namespace),
-		int64(r.Workload), int64(r.WorkloadKind), int64(r.Pod), int64(r.Service), int64(r.Host)}
-	it, iid := r.AutoInstance()
-	st, sid := r.AutoService()
-	ids[9], ids[10], ids[11], ids[12] = int64(it), int64(iid), int64(st), int64(sid)
-	for i, v := range ids {
+	for i, v := range r.IDs() {
 		if v != 0 {
-			attrs.PutInt(names[i], v)
+			attrs.PutInt(names[i], int64(v))
 		}
 	}
 }
