@@ -285,9 +285,6 @@ func (e *k8sMetadata) write(ctx context.Context, client kubernetes.Interface, me
 // apply writes what changed since the last write.
 func (e *k8sMetadata) apply(ctx context.Context, w *kube.Watcher) error {
 	upserts, deletes := w.Take()
-	if len(upserts) == 0 && len(deletes) == 0 {
-		return nil
-	}
 	for len(upserts) > 0 || len(deletes) > 0 {
 		n := min(len(upserts), writeBatch)
 		if _, err := e.db.Apply(ctx, upserts[:n], deletes); err != nil {

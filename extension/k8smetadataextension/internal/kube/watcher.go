@@ -32,7 +32,7 @@ type Watcher struct {
 	replicasets                                       cache.SharedIndexInformer
 
 	mu      sync.Mutex
-	dirty   map[model.Ref]object // changed since the last Take; nil object = deleted
+	dirty   map[model.Ref]object // changed since the last Take
 	changed chan struct{}
 }
 
@@ -40,7 +40,6 @@ type Watcher struct {
 type object struct {
 	deleted bool
 	key     string // namespace/name in its informer
-	kind    model.Kind
 	source  cache.SharedIndexInformer
 }
 
@@ -130,7 +129,7 @@ func (w *Watcher) watch(inf cache.SharedIndexInformer, kind model.Kind, also fun
 		}
 		key, _ := cache.MetaNamespaceKeyFunc(m)
 		w.mu.Lock()
-		w.dirty[model.Ref{Kind: kind, UID: string(m.GetUID())}] = object{deleted: deleted, key: key, kind: kind, source: inf}
+		w.dirty[model.Ref{Kind: kind, UID: string(m.GetUID())}] = object{deleted: deleted, key: key, source: inf}
 		w.mu.Unlock()
 		if also != nil {
 			also(m)
@@ -180,7 +179,7 @@ func (w *Watcher) markPods(pods []any) {
 		pod := p.(*corev1.Pod)
 		ref := model.Ref{Kind: model.KindPod, UID: string(pod.UID)}
 		if _, ok := w.dirty[ref]; !ok {
-			w.dirty[ref] = object{key: pod.Namespace + "/" + pod.Name, kind: model.KindPod, source: w.pods}
+			w.dirty[ref] = object{key: pod.Namespace + "/" + pod.Name, source: w.pods}
 		}
 	}
 	w.mu.Unlock()
@@ -220,12 +219,12 @@ func (w *Watcher) Requeue(upserts []model.Record, deletes []model.Ref) {
 	for _, r := range upserts {
 		ref := model.Ref{Kind: r.Kind, UID: r.UID}
 		if _, ok := w.dirty[ref]; !ok {
-			w.dirty[ref] = object{key: keyOf(r), kind: r.Kind, source: w.informerFor(r)}
+			w.dirty[ref] = object{key: keyOf(r), source: w.informerFor(r)}
 		}
 	}
 	for _, ref := range deletes {
 		if _, ok := w.dirty[ref]; !ok {
-			w.dirty[ref] = object{deleted: true, kind: ref.Kind}
+			w.dirty[ref] = object{deleted: true}
 		}
 	}
 }

@@ -20,8 +20,7 @@ import (
 	"github.com/weftobs/weft/tests/harness"
 )
 
-// Cluster is a real kube-apiserver with typed clients, for this package's
-// tests and the extension's.
+// startCluster starts a real kube-apiserver and returns typed clients of it.
 func startCluster(t *testing.T) (kubernetes.Interface, metadata.Interface) {
 	t.Helper()
 	k := harness.StartKube(t)
