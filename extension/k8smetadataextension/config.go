@@ -7,12 +7,14 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/weftobs/weft/extension/k8smetadataextension/internal/store"
 )
 
 // Database drivers the extension can keep resources in.
 const (
-	DriverPostgres = "postgres"
-	DriverMySQL    = "mysql"
+	DriverPostgres = store.DriverPostgres
+	DriverMySQL    = store.DriverMySQL
 )
 
 // Config defines the k8s_metadata extension's configuration.
