@@ -143,28 +143,54 @@ func mariadbFixture(t *testing.T) (*harness.Database, metadataFixture) {
 	}}
 }
 
-// insertNative writes rows the way the exporter sends them to a modern
-// server — clickhouse-go's column encoders fed by the exporter's column
-// values — but through a Native-format file, since chDB has no network
-// listener: the real 26.5 engine then parses what clickhouse-go encoded.
-func insertNative(t testing.TB, conn *chdb.Conn, database string, table schema.Table, f schema.Features, values map[string]any) {
+// typedColumn is one column of an INSERT: its name, its ClickHouse type and
+// its values, a slice clickhouse-go appends to a column of that type.
+type typedColumn struct {
+	name, typ string
+	values    any
+}
+
+// tableColumns are values, which hold every column of t by name, as t's
+// columns in order, typed for a server with f.
+func tableColumns(t testing.TB, table schema.Table, f schema.Features, values map[string]any) []typedColumn {
 	t.Helper()
-	block := chproto.NewBlock()
-	for _, c := range table.Columns {
-		require.NoError(t, block.AddColumn(c.Name, column.Type(c.Type(f))), c.Name)
-	}
+	cols := make([]typedColumn, len(table.Columns))
 	for i, c := range table.Columns {
 		v, ok := values[c.Name]
 		require.True(t, ok, "no values for %s", c.Name)
-		_, err := block.Columns[i].Append(v)
-		require.NoError(t, err, "column %s (%s)", c.Name, c.Type(f))
+		cols[i] = typedColumn{name: c.Name, typ: c.Type(f), values: v}
+	}
+	return cols
+}
+
+// nativeInsert encodes cols with clickhouse-go's column encoders into a
+// Native-format file in dir and returns the INSERT into database.table
+// that reads it: chDB has no network listener, so the real engine parses
+// what clickhouse-go encoded from a file.
+func nativeInsert(t testing.TB, dir, database, table string, cols []typedColumn) string {
+	t.Helper()
+	block := chproto.NewBlock()
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = "`" + c.name + "`"
+		require.NoError(t, block.AddColumn(c.name, column.Type(c.typ)), c.name)
+		_, err := block.Columns[i].Append(c.values)
+		require.NoError(t, err, "column %s (%s)", c.name, c.typ)
 	}
 	var buf proto.Buffer
 	require.NoError(t, block.Encode(&buf, 0))
-	path := filepath.Join(t.TempDir(), table.Name+".native")
+	path := filepath.Join(dir, table+".native")
 	require.NoError(t, os.WriteFile(path, buf.Buf, 0o644))
-	require.NoError(t, conn.Exec(fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT * FROM file(%s, 'Native')",
-		database, table.Name, table.InsertColumns(), schema.QuoteString(path))))
+	return fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT * FROM file(%s, 'Native')",
+		database, table, strings.Join(names, ", "), schema.QuoteString(path))
+}
+
+// insertNative writes rows the way the exporter sends them to a modern
+// server — clickhouse-go's column encoders fed by the exporter's column
+// values — into chDB.
+func insertNative(t testing.TB, conn *chdb.Conn, database string, table schema.Table, f schema.Features, values map[string]any) {
+	t.Helper()
+	require.NoError(t, conn.Exec(nativeInsert(t, t.TempDir(), database, table.Name, tableColumns(t, table, f, values))))
 }
 
 // TestModernSchemaInChDB applies the full modern schema to the real

@@ -5,18 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	chproto "github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -121,12 +117,9 @@ type storageEngine interface {
 	exec(tb testing.TB, sql string)
 	query(tb testing.TB, sql string) string
 	// insert writes one block and returns the server's CPU time for it.
-	insert(tb testing.TB, table string, cols []benchColumn) time.Duration
-}
-
-type benchColumn struct {
-	name, typ string
-	values    any // a slice clickhouse-go appends to a column of typ
+	insert(tb testing.TB, table string, cols []typedColumn) time.Duration
+	// schemaDB is the engine for the schema runner.
+	schemaDB() db
 }
 
 func runStorage(tb testing.TB, engine, layout string, cluster *workload.Cluster, spans, batch int) storageResult {
@@ -141,35 +134,30 @@ func runStorage(tb testing.TB, engine, layout string, cluster *workload.Cluster,
 	gen := workload.NewGenerator(cluster, 42)
 	gen.PeerTags = layout != "weft"
 	var table string
-	var build func(ptrace.Traces) []benchColumn
+	var build func(ptrace.Traces) []typedColumn
 	var tagColumns []string
 	switch layout {
 	case "contrib":
 		table = "otel_traces"
 		cols := contribColumns(f)
 		e.exec(tb, createTable(e.database(), table, cols, contribEngine(f), f))
-		build = func(td ptrace.Traces) []benchColumn { return contribRows(td, cols, f) }
+		build = func(td ptrace.Traces) []typedColumn { return layoutRows(td, cols, f, false) }
 		tagColumns = []string{"ResourceAttributes", "SpanAttributes"}
 	case "lowcard":
 		table = "lowcard_traces"
 		cols := lowcardColumns(cluster, f)
 		e.exec(tb, createTable(e.database(), table, cols, contribEngine(f), f))
-		build = func(td ptrace.Traces) []benchColumn { return lowcardRows(td, cols, f) }
+		build = func(td ptrace.Traces) []typedColumn { return layoutRows(td, cols, f, true) }
 		tagColumns = []string{"own_", "peer_"}
 	case "weft":
 		table = schema.Spans.Name
 		migrateBench(tb, e)
 		encode := startSmartEncoding(tb, cluster)
 		lookup := cluster.Lookup(1)
-		build = func(td ptrace.Traces) []benchColumn {
+		build = func(td ptrace.Traces) []typedColumn {
 			rows := spanRows{lookup: lookup}
 			rows.addTraces(encode(td), skipped{})
-			values := rows.columns(f)
-			cols := make([]benchColumn, len(schema.Spans.Columns))
-			for i, c := range schema.Spans.Columns {
-				cols[i] = benchColumn{name: c.Name, typ: c.Type(f), values: values[c.Name]}
-			}
-			return cols
+			return tableColumns(tb, schema.Spans, f, rows.columns(f))
 		}
 		tagColumns = []string{"resource_", "ip4_", "ip6_"}
 		for _, id := range schema.IDColumns {
@@ -252,14 +240,7 @@ func (h lookupHost) GetExtensions() map[component.ID]component.Component {
 }
 
 func migrateBench(tb testing.TB, e storageEngine) {
-	var d db
-	switch e := e.(type) {
-	case *serverEngine:
-		d = &chConn{conn: e.conn, settings: e.f.Settings()}
-	case *chdbEngine:
-		d = chdbDB{e.conn}
-	}
-	r := &schemaRunner{db: d, f: e.features(), o: schema.Options{Database: e.database()}, logger: zap.NewNop(), red: newRedactor()}
+	r := &schemaRunner{db: e.schemaDB(), f: e.features(), o: schema.Options{Database: e.database()}, logger: zap.NewNop(), red: newRedactor()}
 	require.NoError(tb, r.migrate(context.Background()))
 }
 
@@ -267,6 +248,7 @@ func migrateBench(tb testing.TB, e storageEngine) {
 type serverEngine struct {
 	ch   *harness.ClickHouse
 	conn driver.Conn
+	db   *chConn // conn with the session settings the server needs
 	f    schema.Features
 	seq  int
 }
@@ -278,17 +260,18 @@ func newServerEngine(tb testing.TB) *serverEngine {
 	tb.Cleanup(func() { _ = conn.Close() })
 	f, err := serverFeatures(context.Background(), &chConn{conn: conn})
 	require.NoError(tb, err)
-	e := &serverEngine{ch: ch, conn: conn, f: f}
+	e := &serverEngine{ch: ch, conn: conn, db: &chConn{conn: conn, settings: f.Settings()}, f: f}
 	e.exec(tb, "CREATE DATABASE IF NOT EXISTS bench")
 	return e
 }
 
 func (e *serverEngine) features() schema.Features { return e.f }
 func (e *serverEngine) database() string          { return "bench" }
+func (e *serverEngine) schemaDB() db              { return e.db }
 
 func (e *serverEngine) exec(tb testing.TB, sql string) {
 	tb.Helper()
-	require.NoError(tb, e.conn.Exec(clickhouse.Context(context.Background(), clickhouse.WithSettings(e.f.Settings())), sql), sql)
+	require.NoError(tb, e.db.Exec(context.Background(), sql), sql)
 }
 
 func (e *serverEngine) query(tb testing.TB, sql string) string {
@@ -298,7 +281,7 @@ func (e *serverEngine) query(tb testing.TB, sql string) string {
 
 // insert sends one block with clickhouse-go's batch API, as the exporter
 // does, and reads the server's CPU for that query from query_log.
-func (e *serverEngine) insert(tb testing.TB, table string, cols []benchColumn) time.Duration {
+func (e *serverEngine) insert(tb testing.TB, table string, cols []typedColumn) time.Duration {
 	tb.Helper()
 	e.seq++
 	id := fmt.Sprintf("bench-%s-%d-%d", table, os.Getpid(), e.seq)
@@ -345,6 +328,7 @@ func newChDBEngine(tb testing.TB) *chdbEngine {
 
 func (e *chdbEngine) features() schema.Features { return e.f }
 func (e *chdbEngine) database() string          { return e.db }
+func (e *chdbEngine) schemaDB() db              { return chdbDB{e.conn} }
 
 func (e *chdbEngine) exec(tb testing.TB, sql string) {
 	tb.Helper()
@@ -356,22 +340,11 @@ func (e *chdbEngine) query(tb testing.TB, sql string) string { return chdbQuery(
 // insert encodes the block in clickhouse-go's Native format (as it would go
 // over the wire) into a file and has the engine insert it; the engine runs
 // in this process, so its CPU is this process's CPU during the INSERT.
-func (e *chdbEngine) insert(tb testing.TB, table string, cols []benchColumn) time.Duration {
+func (e *chdbEngine) insert(tb testing.TB, table string, cols []typedColumn) time.Duration {
 	tb.Helper()
-	block := chproto.NewBlock()
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = "`" + c.name + "`"
-		require.NoError(tb, block.AddColumn(c.name, column.Type(c.typ)), c.name)
-		_, err := block.Columns[i].Append(c.values)
-		require.NoError(tb, err, "column %s (%s)", c.name, c.typ)
-	}
-	var buf proto.Buffer
-	require.NoError(tb, block.Encode(&buf, 0))
-	path := filepath.Join(e.dir, table+".native")
-	require.NoError(tb, os.WriteFile(path, buf.Buf, 0o644))
+	insert := nativeInsert(tb, e.dir, e.db, table, cols)
 	cpu0 := processCPU()
-	e.exec(tb, fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT * FROM file(%s, 'Native')", e.db, table, strings.Join(names, ", "), schema.QuoteString(path)))
+	e.exec(tb, insert)
 	return processCPU() - cpu0
 }
 
@@ -475,17 +448,10 @@ func lowcardColumns(c *workload.Cluster, f schema.Features) []layoutColumn {
 	return cols
 }
 
-// contribRows and lowcardRows read a batch into columns of the layout the
-// way an exporter would: every attribute value as a string.
-func contribRows(td ptrace.Traces, cols []layoutColumn, f schema.Features) []benchColumn {
-	return layoutRows(td, cols, f, false)
-}
-
-func lowcardRows(td ptrace.Traces, cols []layoutColumn, f schema.Features) []benchColumn {
-	return layoutRows(td, cols, f, true)
-}
-
-func layoutRows(td ptrace.Traces, cols []layoutColumn, f schema.Features, tagColumns bool) []benchColumn {
+// layoutRows reads a batch into columns of the contrib layout, or with
+// tagColumns of the lowcard layout, the way an exporter would: every
+// attribute value as a string.
+func layoutRows(td ptrace.Traces, cols []layoutColumn, f schema.Features, tagColumns bool) []typedColumn {
 	values := map[string]any{}
 	add := func(name string, v any) {
 		switch v := v.(type) {
@@ -592,9 +558,9 @@ func layoutRows(td ptrace.Traces, cols []layoutColumn, f schema.Features, tagCol
 			}
 		}
 	}
-	out := make([]benchColumn, len(cols))
+	out := make([]typedColumn, len(cols))
 	for i, c := range cols {
-		out[i] = benchColumn{name: c.name, typ: c.typ, values: values[c.name]}
+		out[i] = typedColumn{name: c.name, typ: c.typ, values: values[c.name]}
 	}
 	return out
 }
