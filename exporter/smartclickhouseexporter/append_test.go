@@ -2,10 +2,8 @@ package smartclickhouseexporter
 
 import (
 	"testing"
-	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weftobs/weft/exporter/smartclickhouseexporter/internal/schema"
@@ -14,13 +12,7 @@ import (
 // encoded is what clickhouse-go sends for t's columns holding values,
 // appended by appendColumns or, with plain, by Column.Append.
 func encoded(t *testing.T, tbl schema.Table, f schema.Features, values map[string]any, plain bool) []byte {
-	sc := &column.ServerContext{Timezone: time.UTC}
-	cols := make([]column.Interface, len(tbl.Columns))
-	for i, c := range tbl.Columns {
-		col, err := column.Type(c.Type(f)).Column(c.Name, sc)
-		require.NoError(t, err)
-		cols[i] = col
-	}
+	cols := encodeColumns(t, tbl, f)
 	if plain {
 		for i, c := range tbl.Columns {
 			_, err := cols[i].Append(values[c.Name])
@@ -29,14 +21,11 @@ func encoded(t *testing.T, tbl schema.Table, f schema.Features, values map[strin
 	} else {
 		require.NoError(t, appendColumns(cols, tbl, values))
 	}
-	var buf proto.Buffer
 	for i, col := range cols {
 		require.Equal(t, len(values["time"].([]int64)), col.Rows(), tbl.Columns[i].Name)
-		if s, ok := col.(column.CustomSerialization); ok {
-			require.NoError(t, s.WriteStatePrefix(&buf))
-		}
-		col.Encode(&buf)
 	}
+	var buf proto.Buffer
+	encodeBlock(t, cols, &buf)
 	return buf.Buf
 }
 

@@ -149,7 +149,7 @@ func BenchmarkConvertSpans(b *testing.B) {
 
 // encodeColumns are the columns of t as clickhouse-go builds them for an
 // INSERT on a server with f.
-func encodeColumns(b *testing.B, t schema.Table, f schema.Features) []column.Interface {
+func encodeColumns(b testing.TB, t schema.Table, f schema.Features) []column.Interface {
 	sc := &column.ServerContext{Timezone: time.UTC}
 	cols := make([]column.Interface, len(t.Columns))
 	for i, c := range t.Columns {
@@ -164,7 +164,7 @@ func encodeColumns(b *testing.B, t schema.Table, f schema.Features) []column.Int
 
 // encodeBlock writes cols as clickhouse-go's block encoding does (state
 // prefixes, then each column).
-func encodeBlock(b *testing.B, cols []column.Interface, buf *proto.Buffer) {
+func encodeBlock(b testing.TB, cols []column.Interface, buf *proto.Buffer) {
 	for _, col := range cols {
 		if s, ok := col.(column.CustomSerialization); ok {
 			if err := s.WriteStatePrefix(buf); err != nil {
