@@ -42,6 +42,7 @@ type point interface {
 	Timestamp() pcommon.Timestamp
 	StartTimestamp() pcommon.Timestamp
 	Attributes() pcommon.Map
+	Flags() pmetric.DataPointFlags
 }
 
 func (r *metricRows) addMetrics(md pmetric.Metrics, skip skipped) {
@@ -84,7 +85,7 @@ func (r *metricRows) addMetric(m pmetric.Metric, skip skipped) {
 		dps := m.Histogram().DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
-			if !r.begin(dp, dp.Flags(), skip) {
+			if !r.begin(dp, skip) {
 				continue
 			}
 			r.value = append(r.value, 0)
@@ -102,7 +103,7 @@ func (r *metricRows) addMetric(m pmetric.Metric, skip skipped) {
 		dps := m.ExponentialHistogram().DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
-			if !r.begin(dp, dp.Flags(), skip) {
+			if !r.begin(dp, skip) {
 				continue
 			}
 			r.value = append(r.value, 0)
@@ -124,7 +125,7 @@ func (r *metricRows) addMetric(m pmetric.Metric, skip skipped) {
 		dps := m.Summary().DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
-			if !r.begin(dp, dp.Flags(), skip) {
+			if !r.begin(dp, skip) {
 				continue
 			}
 			r.value = append(r.value, 0)
@@ -171,7 +172,7 @@ func nonNilU(s []uint64) []uint64 {
 
 // begin appends the columns every point has, or skips a point whose times
 // cannot be stored.
-func (r *metricRows) begin(dp point, flags pmetric.DataPointFlags, skip skipped) bool {
+func (r *metricRows) begin(dp point, skip skipped) bool {
 	if !timeOK(dp.Timestamp()) || !timeOK(dp.StartTimestamp()) {
 		skip[reasonTimestamp]++
 		return false
@@ -186,7 +187,7 @@ func (r *metricRows) begin(dp point, flags pmetric.DataPointFlags, skip skipped)
 	r.typ = append(r.typ, r.curType)
 	r.temporality = append(r.temporality, r.curTemporality)
 	r.monotonic = append(r.monotonic, r.curMonotonic)
-	r.flags = append(r.flags, uint32(flags))
+	r.flags = append(r.flags, uint32(dp.Flags()))
 	n, v := splitAttrs(dp.Attributes())
 	r.common.add(r.curResource, r.curScopeName, r.curScopeVersion, emptyIfNil(n), emptyIfNil(v))
 	r.tags.add(&r.curResource.ids, r.curResource.ip)
@@ -194,7 +195,7 @@ func (r *metricRows) begin(dp point, flags pmetric.DataPointFlags, skip skipped)
 }
 
 func (r *metricRows) addNumber(dp pmetric.NumberDataPoint, skip skipped) {
-	if !r.begin(dp, dp.Flags(), skip) {
+	if !r.begin(dp, skip) {
 		return
 	}
 	v := dp.DoubleValue()
