@@ -60,30 +60,28 @@ var localIDIndex, peerIDIndex = func() (map[string]int, map[string]int) {
 // vpcIndex is the VPC's place in ids: lookups are by (VPC, IP).
 var vpcIndex = localIDIndex[vocab.VPCID]
 
+// resourceIDColumn is the id column of each of vocab.ResourceIDs, in that
+// order: the order of k8smetadataextension.Resource.IDs.
+var resourceIDColumn = func() (cols [len(vocab.ResourceIDs)]int) {
+	for i, attr := range vocab.ResourceIDs {
+		c, ok := localIDIndex[attr]
+		if !ok {
+			panic("smart_clickhouse: no id column for " + attr)
+		}
+		cols[i] = c
+	}
+	return cols
+}()
+
 // idsOf are the ids of a resource the k8s_metadata extension found, in
 // column order; one that does not fit its column stays 0.
 func idsOf(r k8smetadataextension.Resource) ids {
 	var d ids
-	put := func(name string, v uint32) {
-		if i, ok := localIDIndex[name]; ok && int64(v) <= idMax[i] {
-			d[i] = v
+	for i, v := range r.IDs() {
+		if c := resourceIDColumn[i]; int64(v) <= idMax[c] {
+			d[c] = v
 		}
 	}
-	it, iid := r.AutoInstance()
-	st, sid := r.AutoService()
-	put(vocab.VPCID, r.VPC)
-	put(vocab.ClusterID, uint32(r.Cluster))
-	put(vocab.NodeID, r.Node)
-	put(vocab.NamespaceID, uint32(r.Namespace))
-	put(vocab.WorkloadID, r.Workload)
-	put(vocab.WorkloadKind, uint32(r.WorkloadKind))
-	put(vocab.PodID, r.Pod)
-	put(vocab.ServiceID, r.Service)
-	put(vocab.HostID, r.Host)
-	put(vocab.AutoInstanceType, uint32(it))
-	put(vocab.AutoInstanceID, iid)
-	put(vocab.AutoServiceType, uint32(st))
-	put(vocab.AutoServiceID, sid)
 	return d
 }
 
