@@ -178,9 +178,15 @@ func (a *assembler) add(ctx context.Context, h agentHeader, msg *v1.PSpanMessage
 }
 
 // process sends a bundle, or parks it when names are missing and waiting
-// for them is allowed.
+// for them is allowed. It converts first: names are almost always known by
+// then, and the conversion counts the missing ones, so the common case looks
+// each name up once.
 func (a *assembler) process(ctx context.Context, h agentHeader, b translate.Bundle) error {
-	if a.cfg.MetadataWait > 0 && translate.Unresolved(b, a.names(h)) > 0 {
+	td, res, err := a.convert(h, b)
+	if err != nil {
+		return err
+	}
+	if res.Unresolved > 0 && a.cfg.MetadataWait > 0 {
 		size := bundleSize(b)
 		a.mu.Lock()
 		a.pending = append(a.pending, &parked{header: h, bundle: b, deadline: time.Now().Add(a.cfg.MetadataWait), bytes: size})
@@ -193,7 +199,7 @@ func (a *assembler) process(ctx context.Context, h agentHeader, b translate.Bund
 		}
 		return nil
 	}
-	return a.emit(ctx, h, b)
+	return a.send(ctx, td, res)
 }
 
 // metadataArrived makes parked bundles of that agent be checked now rather
@@ -314,15 +320,20 @@ func (a *assembler) relieve(ctx context.Context) {
 
 func (a *assembler) names(h agentHeader) agentNames {
 	agent := agentKey{agentID: h.AgentID, start: h.StartTime}
-	st := h.ServiceType
-	if info := a.store.agentInfo(agent); info != nil {
-		st = info.GetServiceType()
-	}
-	return a.store.names(agent, st)
+	return a.store.names(agent, serviceType(h, a.store.agentInfo(agent)))
 }
 
 // emit converts a bundle and sends it down the traces pipeline.
 func (a *assembler) emit(ctx context.Context, h agentHeader, b translate.Bundle) error {
+	td, res, err := a.convert(h, b)
+	if err != nil {
+		return err
+	}
+	return a.send(ctx, td, res)
+}
+
+// convert turns a bundle into OTel spans under the agent's resource.
+func (a *assembler) convert(h agentHeader, b translate.Bundle) (ptrace.Traces, translate.Result, error) {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	agent := agentKey{agentID: h.AgentID, start: h.StartTime}
@@ -332,11 +343,13 @@ func (a *assembler) emit(ctx context.Context, h agentHeader, b translate.Bundle)
 	ss.Scope().SetName(metadata.ScopeName)
 
 	tr := a.pool.Get().(*translate.Translator)
-	res, err := tr.Translate(ss.Spans(), h.AgentID, b, a.names(h))
+	res, err := tr.Translate(ss.Spans(), h.AgentID, b, a.store.names(agent, serviceType(h, info)))
 	a.pool.Put(tr)
-	if err != nil {
-		return err
-	}
+	return td, res, err
+}
+
+// send sends converted spans, counting the placeholder names they carry.
+func (a *assembler) send(ctx context.Context, td ptrace.Traces, res translate.Result) error {
 	if res.Unresolved > 0 {
 		a.telemetry.ReceiverPinpointPlaceholderNames.Add(ctx, int64(res.Unresolved))
 	}
@@ -372,9 +385,7 @@ func putResource(res pcommon.Resource, h agentHeader, info *v1.PAgentInfo) {
 		attrs.PutStr("service.namespace", h.ServiceName)
 	}
 	attrs.PutInt("pinpoint.agent.start_time", h.StartTime)
-	st := h.ServiceType
 	if info != nil {
-		st = info.GetServiceType()
 		if v := info.GetHostname(); v != "" {
 			attrs.PutStr("host.name", v)
 		}
@@ -395,10 +406,20 @@ func putResource(res pcommon.Resource, h agentHeader, info *v1.PAgentInfo) {
 		}
 	}
 	attrs.PutStr("telemetry.sdk.name", "pinpoint")
+	st := serviceType(h, info)
 	if lang := translate.Language(st); lang != "" {
 		attrs.PutStr("telemetry.sdk.language", lang)
 	}
 	if st > 0 {
 		attrs.PutInt("pinpoint.service_type", int64(st))
 	}
+}
+
+// serviceType is the agent's service type: its agent info's, else its
+// header's.
+func serviceType(h agentHeader, info *v1.PAgentInfo) int32 {
+	if info != nil {
+		return info.GetServiceType()
+	}
+	return h.ServiceType
 }
