@@ -175,19 +175,26 @@ func (s *store) forget(agent agentKey) {
 }
 
 func (s *store) agentInfo(agent agentKey) *v1.PAgentInfo {
-	k := metaKey{agent: agent, kind: kindAgentInfo}
+	info, _ := cached(s, s.info, agent, metaKey{agent: agent, kind: kindAgentInfo})
+	return info
+}
+
+// cached looks mk up in m, one of s's maps, and on a miss reads k from
+// storage once and looks again.
+func cached[K comparable, V any](s *store, m map[K]V, mk K, k metaKey) (V, bool) {
 	for range 2 {
 		s.mu.RLock()
-		info, ok := s.info[agent]
+		v, ok := m[mk]
 		s.mu.RUnlock()
 		if ok {
-			return info
+			return v, true
 		}
 		if !s.load(k) {
 			break
 		}
 	}
-	return nil
+	var zero V
+	return zero, false
 }
 
 // names answers lookups for one agent process.
@@ -210,16 +217,8 @@ const serviceTypeNode = 1400
 
 func (n agentNames) API(id int32) (translate.API, bool) {
 	k := metaKey{agent: n.agent, kind: kindAPI, id: strconv.Itoa(int(id))}
-	for range 2 {
-		n.s.mu.RLock()
-		api, ok := n.s.api[k]
-		n.s.mu.RUnlock()
-		if ok {
-			return api, true
-		}
-		if !n.s.load(k) {
-			break
-		}
+	if api, ok := cached(n.s, n.s.api, k, k); ok {
+		return api, true
 	}
 	if name, ok := nodeAPIs[id]; ok && n.serviceType == serviceTypeNode {
 		return translate.API{Info: name}, true
@@ -229,18 +228,7 @@ func (n agentNames) API(id int32) (translate.API, bool) {
 
 func (n agentNames) lookup(kind, id string) (string, bool) {
 	k := metaKey{agent: n.agent, kind: kind, id: id}
-	for range 2 {
-		n.s.mu.RLock()
-		v, ok := n.s.str[k]
-		n.s.mu.RUnlock()
-		if ok {
-			return v, true
-		}
-		if !n.s.load(k) {
-			break
-		}
-	}
-	return "", false
+	return cached(n.s, n.s.str, k, k)
 }
 
 func (n agentNames) SQL(id int32) (string, bool) { return n.lookup(kindSQL, strconv.Itoa(int(id))) }
