@@ -433,17 +433,9 @@ func envelopeField(key []byte) int {
 func (d *Decoder) methodField(req *request) error {
 	switch c := d.data[d.pos]; c {
 	case '"':
-		start := d.pos
-		raw, simple, err := d.scanString()
+		raw, err := d.unquoted()
 		if err != nil {
 			return err
-		}
-		if !simple {
-			s, err := unquoteSlow(d.data[start:d.pos])
-			if err != nil {
-				return err
-			}
-			raw = []byte(s)
 		}
 		req.method = raw
 		return nil

@@ -247,17 +247,9 @@ func (d *Decoder) key() ([]byte, error) {
 	if d.data[d.pos] != '"' {
 		return nil, d.errorf("invalid character %q looking for the beginning of a field name", d.data[d.pos])
 	}
-	start := d.pos
-	raw, simple, err := d.scanString()
+	raw, err := d.unquoted()
 	if err != nil {
 		return nil, err
-	}
-	if !simple {
-		s, err := unquoteSlow(d.data[start:d.pos])
-		if err != nil {
-			return nil, err
-		}
-		raw = []byte(s)
 	}
 	d.ws()
 	if d.pos == len(d.data) {
@@ -374,6 +366,17 @@ func (d *Decoder) str(intern bool) (string, error) {
 		d.intern[s] = s
 	}
 	return s, nil
+}
+
+// unquoted reads a JSON string at d.pos and returns its bytes, unescaped.
+func (d *Decoder) unquoted() ([]byte, error) {
+	start := d.pos
+	raw, simple, err := d.scanString()
+	if err != nil || simple {
+		return raw, err
+	}
+	s, err := unquoteSlow(d.data[start:d.pos])
+	return []byte(s), err
 }
 
 // unquoteSlow decodes a quoted string with escapes or non-UTF-8 bytes. It is
