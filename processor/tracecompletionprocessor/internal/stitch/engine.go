@@ -662,13 +662,18 @@ func (e *Engine) syscallPeers(observer uint32, id uint64, fn func(o uint32, of *
 	}
 }
 
-// uniqueCall returns the one c-p record of observer whose request id is id,
-// or 0 when there is none or more than one.
-func (e *Engine) uniqueCall(observer uint32, id uint64, skip uint32) uint32 {
+// uniqueCall returns the one c-p record of observer other than skip whose
+// request id (or, with resp, response id) is id, or 0 when there is none or
+// more than one.
+func (e *Engine) uniqueCall(observer uint32, id uint64, skip uint32, resp bool) uint32 {
 	var found uint32
 	many := false
 	e.syscallPeers(observer, id, func(o uint32, of *fields) bool {
-		if o == skip || of.obs != obsCP || of.sysReq != id {
+		own := of.sysReq
+		if resp {
+			own = of.sysResp
+		}
+		if o == skip || of.obs != obsCP || own != id {
 			return true
 		}
 		if found != 0 {
@@ -837,7 +842,7 @@ func (e *Engine) joinProcess(r uint32) {
 	}
 	id := sReq
 	for step := 0; id != 0 && id != sResp && step < maxSyscallChain; step++ {
-		c := e.uniqueCall(sf.observer, id, s)
+		c := e.uniqueCall(sf.observer, id, s, false)
 		if c == 0 || !join(c) {
 			break
 		}
@@ -845,19 +850,8 @@ func (e *Engine) joinProcess(r uint32) {
 	}
 	id = sResp
 	for step := 0; id != 0 && id != sReq && step < maxSyscallChain; step++ {
-		var c uint32
-		many := false
-		e.syscallPeers(sf.observer, id, func(o uint32, of *fields) bool {
-			if of.obs == obsCP && of.sysResp == id && o != s {
-				if c != 0 {
-					many = true
-					return false
-				}
-				c = o
-			}
-			return true
-		})
-		if c == 0 || many || !join(c) {
+		c := e.uniqueCall(sf.observer, id, s, true)
+		if c == 0 || !join(c) {
 			break
 		}
 		id = e.reqID(c)

@@ -1,6 +1,8 @@
 package stitch
 
 import (
+	"time"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -56,7 +58,7 @@ type lateMemory struct {
 	rotated int64
 }
 
-func newLateMemory(ttl interface{ Nanoseconds() int64 }, max int) *lateMemory {
+func newLateMemory(ttl time.Duration, max int) *lateMemory {
 	if max <= 0 {
 		max = 1_000_000
 	}
