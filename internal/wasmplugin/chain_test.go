@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -239,5 +240,23 @@ func TestBreakerIgnoresCallersFaults(t *testing.T) {
 		if got := pluginsFault(tc.f, &CallError{Failure: tc.f, Err: tc.err}); got != tc.want {
 			t.Errorf("%s %v: %v, want %v", tc.f, tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestFailureMeasurementOption: each failure's metric option carries
+// failure=<its name>; a value out of range counts as a trap.
+func TestFailureMeasurementOption(t *testing.T) {
+	attr := func(f Failure) string {
+		set := metric.NewAddConfig([]metric.AddOption{f.MeasurementOption()}).Attributes()
+		v, _ := set.Value("failure")
+		return fmt.Sprintf("%d:%s", set.Len(), v.AsString())
+	}
+	for f := range numFailures {
+		if got, want := attr(f), "1:"+f.String(); got != want {
+			t.Errorf("%s: attributes %s, want %s", f, got, want)
+		}
+	}
+	if got := attr(numFailures); got != "1:trap" {
+		t.Errorf("out of range: attributes %s, want 1:trap", got)
 	}
 }

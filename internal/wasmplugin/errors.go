@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Failure says why a call did not produce keys. Every failure leaves the
@@ -41,6 +44,23 @@ func (f Failure) String() string {
 		return failureNames[f]
 	}
 	return fmt.Sprintf("failure(%d)", int(f))
+}
+
+// failureOptions are the failure=<name> attributes, made once.
+var failureOptions = func() (o [numFailures]metric.MeasurementOption) {
+	for f := range numFailures {
+		o[f] = metric.WithAttributeSet(attribute.NewSet(attribute.String("failure", f.String())))
+	}
+	return o
+}()
+
+// MeasurementOption returns the attribute failure=<name> of a component's
+// plugin failures metric (ChainSettings.Failed).
+func (f Failure) MeasurementOption() metric.MeasurementOption {
+	if f < 0 || f >= numFailures {
+		f = FailureTrap
+	}
+	return failureOptions[f]
 }
 
 // CallError is the error of a failed call.

@@ -50,8 +50,6 @@ type tcProcessor struct {
 		reason map[string]metric.MeasurementOption
 		limit  map[string]metric.MeasurementOption
 		key    map[string]metric.MeasurementOption
-		// failure is indexed by wasmplugin.Failure.
-		failure []metric.MeasurementOption
 	}
 }
 
@@ -91,9 +89,6 @@ func newProcessor(cfg *Config, set processor.Settings, next consumer.Traces) (*t
 	p.attrs.reason = opts("reason", stitch.ReasonWait, stitch.ReasonMaxWait, stitch.ReasonPressure, stitch.ReasonShutdown)
 	p.attrs.limit = opts("limit", stitch.LimitMaxSpans, stitch.LimitMaxBytes)
 	p.attrs.key = opts("key", stitch.LinkKeys()...)
-	for f := wasmplugin.FailureTimeout; f <= wasmplugin.FailureUnavailable; f++ {
-		p.attrs.failure = append(p.attrs.failure, metric.WithAttributeSet(attribute.NewSet(attribute.String("failure", f.String()))))
-	}
 	return p, nil
 }
 
@@ -106,7 +101,10 @@ func (p *tcProcessor) Capabilities() consumer.Capabilities {
 func (p *tcProcessor) Start(ctx context.Context, _ component.Host) error {
 	plugins, err := wasmplugin.LoadChain(ctx, p.cfg.Plugins, p.cfg.Wasm, wasmplugin.ChainSettings{
 		Logger: p.logger,
-		Failed: p.pluginFailed,
+		// The chain logs failed calls; they are counted here.
+		Failed: func(ctx context.Context, f wasmplugin.Failure) {
+			p.tb.ProcessorTraceCompletionPluginFailures.Add(ctx, 1, f.MeasurementOption())
+		},
 		Suspended: func(ctx context.Context) {
 			p.tb.ProcessorTraceCompletionPluginSuspensions.Add(ctx, 1)
 		},
@@ -166,14 +164,6 @@ func (p *tcProcessor) Shutdown(ctx context.Context) (err error) {
 		p.tb.Shutdown()
 	})
 	return err
-}
-
-// pluginFailed counts a failed plugin call (the chain logs it).
-func (p *tcProcessor) pluginFailed(ctx context.Context, f wasmplugin.Failure) {
-	if int(f) < 0 || int(f) >= len(p.attrs.failure) {
-		f = wasmplugin.FailureTrap
-	}
-	p.tb.ProcessorTraceCompletionPluginFailures.Add(ctx, 1, p.attrs.failure[f])
 }
 
 func (p *tcProcessor) send(ctx context.Context, res stitch.Result) {

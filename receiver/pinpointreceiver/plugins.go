@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/weftobs/weft/internal/wasmplugin"
 )
@@ -14,17 +12,10 @@ import (
 // loadPlugins loads the receiver's Wasm plugins (plugins, wasm). Without
 // any, r.plugins stays nil and spans go out as converted.
 func (r *pinpointReceiver) loadPlugins(ctx context.Context) error {
-	byFailure := make([]metric.AddOption, 0, 6)
-	for f := wasmplugin.FailureTimeout; f <= wasmplugin.FailureUnavailable; f++ {
-		byFailure = append(byFailure, metric.WithAttributeSet(attribute.NewSet(attribute.String("failure", f.String()))))
-	}
 	plugins, err := wasmplugin.LoadChain(ctx, r.cfg.Plugins, r.cfg.Wasm, wasmplugin.ChainSettings{
 		Logger: r.settings.Logger,
 		Failed: func(ctx context.Context, f wasmplugin.Failure) {
-			if int(f) < 0 || int(f) >= len(byFailure) {
-				f = wasmplugin.FailureTrap
-			}
-			r.telemetry.ReceiverPinpointPluginFailures.Add(ctx, 1, byFailure[f])
+			r.telemetry.ReceiverPinpointPluginFailures.Add(ctx, 1, f.MeasurementOption())
 		},
 		Suspended: func(ctx context.Context) {
 			r.telemetry.ReceiverPinpointPluginSuspensions.Add(ctx, 1)
