@@ -3,14 +3,14 @@ package wasmplugin
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weftobs/weft/internal/wasmplugin/wasmplugintest"
 )
 
 // Plugins are built from source by the tests, never committed: buildDir is a
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // buildPlugin builds the Go plugin in ./<pkg> (relative to this package)
-// with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared and returns its path.
+// once per test binary and returns its path.
 func buildPlugin(tb testing.TB, pkg string) string {
 	tb.Helper()
 	buildMu.Lock()
@@ -42,16 +42,7 @@ func buildPlugin(tb testing.TB, pkg string) string {
 	if out, ok := buildDone[pkg]; ok {
 		return out
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		tb.Skipf("go toolchain not found to build test plugins: %v", err)
-	}
-	out := filepath.Join(buildDir, filepath.Base(pkg)+".wasm")
-	cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-o", out, "./"+pkg)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("building plugin %s: %v\n%s", pkg, err, msg)
-	}
+	out := wasmplugintest.Build(tb, "./"+pkg, buildDir)
 	buildDone[pkg] = out
 	return out
 }

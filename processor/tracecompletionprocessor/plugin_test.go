@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,25 +17,15 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/weftobs/weft/internal/vocab"
+	"github.com/weftobs/weft/internal/wasmplugin/wasmplugintest"
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/metadatatest"
 )
 
-// buildPlugin builds the Go plugin in dir (relative to this package) with
-// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared into a temporary directory
-// and returns its path, as internal/wasmplugin's tests do.
+// buildPlugin builds the Go plugin in dir (relative to this package) into
+// a temporary directory and returns its path.
 func buildPlugin(t *testing.T, dir string) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("go toolchain not found to build test plugins: %v", err)
-	}
-	out := filepath.Join(t.TempDir(), filepath.Base(dir)+".wasm")
-	cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-o", out, dir)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building plugin %s: %v\n%s", dir, err, msg)
-	}
-	return out
+	return wasmplugintest.Build(t, dir, t.TempDir())
 }
 
 const (

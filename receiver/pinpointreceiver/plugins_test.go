@@ -2,9 +2,6 @@ package pinpointreceiver
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,27 +18,17 @@ import (
 
 	"github.com/weftobs/weft/internal/vocab"
 	"github.com/weftobs/weft/internal/wasmplugin"
+	"github.com/weftobs/weft/internal/wasmplugin/wasmplugintest"
 	imeta "github.com/weftobs/weft/receiver/pinpointreceiver/internal/metadata"
 	"github.com/weftobs/weft/receiver/pinpointreceiver/internal/metadatatest"
 	v1 "github.com/weftobs/weft/receiver/pinpointreceiver/internal/proto/v1"
 )
 
-// buildPlugin builds the Go plugin in dir (relative to this package) with
-// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared (as `make plugins` does) into
+// buildPlugin builds the Go plugin in dir (relative to this package) into
 // a temporary directory and returns its path.
 func buildPlugin(t *testing.T, dir string) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go toolchain is needed to build test plugins: %v", err)
-	}
-	out := filepath.Join(t.TempDir(), filepath.Base(dir)+".wasm")
-	cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-o", out, dir)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building plugin %s: %v\n%s", dir, err, msg)
-	}
-	return out
+	return wasmplugintest.Build(t, dir, t.TempDir())
 }
 
 const (

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weftobs/weft/internal/vocab"
+	"github.com/weftobs/weft/internal/wasmplugin/wasmplugintest"
 	"github.com/weftobs/weft/tests/harness"
 )
 
@@ -69,14 +70,7 @@ service:
 // buildExamplePlugin builds internal/wasmplugin/example as `make plugins`
 // does, into a temporary directory.
 func buildExamplePlugin(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "example.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./internal/wasmplugin/example")
-	cmd.Dir = harness.RepoRoot()
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	msg, err := cmd.CombinedOutput()
-	require.NoError(t, err, "building the example plugin:\n%s", msg)
-	return out
+	return wasmplugintest.Build(t, filepath.Join(harness.RepoRoot(), "internal", "wasmplugin", "example"), t.TempDir())
 }
 
 // poolHopSpan is one eBPF capture in a gateway process (agent "gw"): a
