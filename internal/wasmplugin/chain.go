@@ -51,15 +51,10 @@ type WasmConfig struct {
 	_ struct{}
 }
 
-// Defaults of WasmConfig, the same as Options'.
-const (
-	DefaultMemoryLimit = defaultMemoryLimit
-	DefaultTimeout     = defaultTimeout
-)
-
-// DefaultWasmConfig returns the WasmConfig a component starts from.
+// DefaultWasmConfig returns the WasmConfig a component starts from: the
+// defaults of Options.
 func DefaultWasmConfig() WasmConfig {
-	return WasmConfig{MemoryLimit: DefaultMemoryLimit, Timeout: DefaultTimeout}
+	return WasmConfig{MemoryLimit: defaultMemoryLimit, Timeout: defaultTimeout}
 }
 
 // ValidateConfig checks a component's plugins and wasm settings; the errors

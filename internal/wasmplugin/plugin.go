@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -262,24 +263,12 @@ func checkModule(m wazero.CompiledModule) error {
 		if !ok {
 			return fmt.Errorf("plugin does not export %s (see ABI.md; in Go: //go:wasmexport %s, built with -buildmode=c-shared)", w.name, w.name)
 		}
-		if !sameTypes(f.ParamTypes(), w.params) || !sameTypes(f.ResultTypes(), w.result) {
+		if !slices.Equal(f.ParamTypes(), w.params) || !slices.Equal(f.ResultTypes(), w.result) {
 			return fmt.Errorf("plugin export %s has signature %s -> %s, want %s -> %s (see ABI.md)", w.name,
 				typeNames(f.ParamTypes()), typeNames(f.ResultTypes()), typeNames(w.params), typeNames(w.result))
 		}
 	}
 	return nil
-}
-
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func typeNames(ts []api.ValueType) string {

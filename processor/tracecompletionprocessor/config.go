@@ -54,11 +54,6 @@ type PluginConfig = wasmplugin.PluginConfig
 // WasmConfig limits the sandbox of every plugin: memory_limit, timeout.
 type WasmConfig = wasmplugin.WasmConfig
 
-const (
-	defaultWasmMemoryLimit = wasmplugin.DefaultMemoryLimit
-	defaultWasmTimeout     = wasmplugin.DefaultTimeout
-)
-
 func createDefaultConfig() component.Config {
 	return &Config{
 		Wait:            10 * time.Second,

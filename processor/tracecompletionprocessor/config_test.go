@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/weftobs/weft/internal/wasmplugin"
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/internal/metadata"
 )
 
@@ -26,7 +27,7 @@ func TestLoadConfig(t *testing.T) {
 		LateJoinTTL:     30 * time.Second,
 		LateJoinMaxKeys: 5000,
 		TimeTolerance:   100 * time.Millisecond,
-		Wasm:            WasmConfig{MemoryLimit: defaultWasmMemoryLimit, Timeout: defaultWasmTimeout},
+		Wasm:            wasmplugin.DefaultWasmConfig(),
 	}
 	withPlugins := createDefaultConfig().(*Config)
 	withPlugins.Plugins = []PluginConfig{{
