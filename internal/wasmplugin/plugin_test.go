@@ -388,10 +388,9 @@ func TestClosed(t *testing.T) {
 func TestWaitForInstanceHonoursContext(t *testing.T) {
 	p := loadPlugin(t, "testdata/loop", Options{Timeout: 2 * time.Second, Instances: 1})
 	go func() { _, _ = p.Extract(context.Background(), record("x", nil, nil), nil) }()
-	for p.Stats().Calls == 0 {
+	for len(p.slots) != 0 { // until it has taken the only instance
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond) // let it take the only instance
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := p.Extract(ctx, record("x", nil, nil), nil)
