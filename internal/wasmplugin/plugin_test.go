@@ -386,11 +386,12 @@ func TestClosed(t *testing.T) {
 }
 
 func TestWaitForInstanceHonoursContext(t *testing.T) {
-	p := loadPlugin(t, "testdata/loop", Options{Timeout: 2 * time.Second, Instances: 1})
-	go func() { _, _ = p.Extract(context.Background(), record("x", nil, nil), nil) }()
-	for len(p.slots) != 0 { // until it has taken the only instance
-		time.Sleep(time.Millisecond)
-	}
+	p := loadPlugin(t, "example", Options{Instances: 1})
+	// Hold the only instance, as a long call would. (A looping plugin in
+	// another goroutine is not a reliable holder: while it spins, a
+	// stop-the-world GC waits for it, and this goroutine with it.)
+	inst := <-p.slots
+	defer func() { p.slots <- inst }()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := p.Extract(ctx, record("x", nil, nil), nil)
