@@ -139,14 +139,14 @@ func TestDictionaryRollsOver(t *testing.T) {
 		}
 		return td
 	}
-	first := e.dict
+	first := e.dicts[0]
 	var want []string
 	for i := 0; i < dictCap/64+2; i++ {
 		td := mk(i)
 		want = append(want, spanViews(t, td)...)
 		e.Add(t0, td)
 	}
-	assert.NotSame(t, first, e.dict, "a new dictionary started")
+	assert.NotSame(t, first, e.dicts[0], "a new dictionary started")
 	got := spanViews(t, e.Flush(t0.Add(time.Hour), true).Traces)
 	slices.Sort(want)
 	assert.Equal(t, want, got)

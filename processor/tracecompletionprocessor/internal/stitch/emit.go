@@ -1,6 +1,8 @@
 package stitch
 
 import (
+	"sync"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -65,14 +67,77 @@ func (em *emitter) newSlice(rsc *resScope) ptrace.SpanSlice {
 	return sc.Spans()
 }
 
+// outSpan is what linking decided for one member of a group.
+type outSpan struct {
+	trace  pcommon.TraceID
+	parent pcommon.SpanID // the new parent; empty: none was found
+	merged int32          // the response row merged into this one, -1 none
+	key    linkKey        // how parent was found
+	late   bool           // parent is a span sent with an earlier flush
+	// absorbed: merged into another row, not sent on.
+	absorbed bool
+}
+
+// minEmitShare is the fewest spans worth handing to another core: below
+// it, starting a goroutine and joining its output costs more than it
+// saves.
+const minEmitShare = 2048
+
+// emit rebuilds the linked groups as pdata into res. A big flush is split
+// into runs of whole groups, up to procs, each emitted into Traces of its
+// own; the runs' ResourceSpans are then moved into one Traces, which costs
+// a pointer each.
+func emit(groups []detached, outs []outSpan, procs int, res *Result) {
+	parts := min(procs, len(outs)/minEmitShare)
+	if parts <= 1 {
+		em := newEmitter()
+		em.run(groups, outs)
+		res.Traces, res.Spans, res.Corrupt = em.td, em.spans, em.corrupt
+		return
+	}
+	ems := make([]*emitter, parts)
+	var wg sync.WaitGroup
+	gi, oi := 0, 0
+	for p := range parts {
+		// Runs of about equal spans; the last takes the rest.
+		g0, o0 := gi, oi
+		for gi < len(groups) && (p == parts-1 || oi-o0 < len(outs)/parts) {
+			oi += len(groups[gi].members)
+			gi++
+		}
+		em := newEmitter()
+		ems[p] = em
+		gs, os := groups[g0:gi], outs[o0:oi]
+		wg.Go(func() { em.run(gs, os) })
+	}
+	wg.Wait()
+	res.Traces = ems[0].td
+	for _, em := range ems {
+		if em != ems[0] {
+			em.td.ResourceSpans().MoveAndAppendTo(res.Traces.ResourceSpans())
+		}
+		res.Spans += em.spans
+		res.Corrupt += em.corrupt
+	}
+}
+
+// run emits groups, whose members' outSpans follow one another in outs.
+func (em *emitter) run(groups []detached, outs []outSpan) {
+	for gi := range groups {
+		members := groups[gi].members
+		em.add(members, outs[:len(members)])
+		outs = outs[len(members):]
+	}
+}
+
 // add appends a linked group's spans.
-func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
+func (em *emitter) add(members []held, outs []outSpan) {
 	// A response row merged into its request row is not sent on, so its
 	// span id disappears: spans whose parent it was go under the session
 	// (the request row) instead of pointing at a span nobody receives.
 	var moved map[pcommon.SpanID]pcommon.SpanID
-	for i := range lms {
-		if r := lms[i].merged; r >= 0 {
+	for i := range outs {
+		if r := outs[i].merged; r >= 0 {
 			if moved == nil {
 				moved = map[pcommon.SpanID]pcommon.SpanID{}
 			}
@@ -80,8 +145,8 @@ func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
 		}
 	}
 	for i := range members {
-		m := &lms[i]
-		if m.absorbed {
+		o := &outs[i]
+		if o.absorbed {
 			continue
 		}
 		h := &members[i]
@@ -93,24 +158,18 @@ func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
 			em.corrupt++
 		}
 		em.spans++
-		sp.SetTraceID(traces[i])
+		sp.SetTraceID(o.trace)
 
-		var parent pcommon.SpanID
-		switch {
-		case m.parent >= 0:
-			parent = members[m.parent].f.spanID
-		case !m.ext.IsEmpty():
-			parent = m.ext
-		}
+		parent := o.parent
 		if to, ok := moved[parent]; ok && to != f.spanID {
 			parent = to
 		}
 		attrs := sp.Attributes()
 		switch {
-		case !parent.IsEmpty() && m.key != keyNone:
+		case !parent.IsEmpty() && o.key != keyNone:
 			sp.SetParentSpanID(parent)
-			attrs.PutStr(vocab.LinkKey, keyNames[m.key])
-			if m.late {
+			attrs.PutStr(vocab.LinkKey, keyNames[o.key])
+			if o.late {
 				attrs.PutBool(vocab.LinkLate, true)
 			}
 			if orig := f.parentID; !orig.IsEmpty() && orig != f.spanID && orig != parent {
@@ -125,8 +184,8 @@ func (em *emitter) add(members []held, lms []lm, traces []pcommon.TraceID) {
 				attrs.PutStr(vocab.LinkOriginalParentSpanID, f.parentID.String())
 			}
 		}
-		if m.merged >= 0 {
-			em.mergeResponse(sp, f, &members[m.merged])
+		if o.merged >= 0 {
+			em.mergeResponse(sp, f, &members[o.merged])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package stitch
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,8 +199,16 @@ type Engine struct {
 	opt Options
 	tol int64
 
-	dmu  sync.Mutex
-	dict *dict
+	// dicts are the dictionaries batches are encoded with, one per core:
+	// an encoder holds its dictionary's lock for the whole batch, so
+	// batches arriving together (one per receiver goroutine) each take one
+	// and encode in parallel. dmu guards the slice.
+	dmu   sync.Mutex
+	dicts []*dict
+	dnext int
+
+	// procs is how many goroutines a big flush is rebuilt by (emit).
+	procs int
 
 	mu     sync.Mutex
 	pages  [][]rec // records in pages, so growing never copies them
@@ -230,11 +239,15 @@ func New(opt Options) *Engine {
 	e := &Engine{
 		opt:    opt,
 		tol:    int64(opt.TimeTolerance),
-		dict:   newDict(),
+		dicts:  make([]*dict, max(1, runtime.GOMAXPROCS(0))),
+		procs:  max(1, runtime.GOMAXPROCS(0)),
 		nrec:   1, // slot 0 is nil
 		groups: make([]group, 1, 256),
 		idx:    newKeyTable(),
 		late:   newLateMemory(opt.LateJoinTTL, opt.LateJoinMaxKeys),
+	}
+	for i := range e.dicts {
+		e.dicts[i] = newDict()
 	}
 	e.lk.e = e
 	return e
@@ -342,14 +355,7 @@ type encodedBatch struct {
 }
 
 func (e *Engine) encode(td ptrace.Traces) encodedBatch {
-	e.dmu.Lock()
-	if e.dict.filled.Load() {
-		e.dict = newDict()
-	}
-	d := e.dict
-	e.dmu.Unlock()
-
-	d.mu.Lock()
+	d := e.lockDict()
 	defer d.mu.Unlock()
 	enc := encoder{d: d, buf: make([]byte, 0, 4096)}
 	var batch encodedBatch
@@ -395,6 +401,29 @@ func (e *Engine) encode(td ptrace.Traces) encodedBatch {
 	}
 	d.publish()
 	return batch
+}
+
+// lockDict returns a dictionary locked for the caller: a free one if there
+// is, else (more batches than cores) one to wait for, in turn. A full
+// dictionary is replaced by a new one; the spans encoded with it keep it
+// alive until they are sent.
+func (e *Engine) lockDict() *dict {
+	e.dmu.Lock()
+	for i, d := range e.dicts {
+		if d.filled.Load() {
+			d = newDict()
+			e.dicts[i] = d
+		}
+		if d.mu.TryLock() {
+			e.dmu.Unlock()
+			return d
+		}
+	}
+	d := e.dicts[e.dnext%len(e.dicts)]
+	e.dnext++
+	e.dmu.Unlock()
+	d.mu.Lock()
+	return d
 }
 
 const pageBits = 12

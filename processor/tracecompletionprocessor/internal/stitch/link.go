@@ -114,22 +114,26 @@ type linker struct {
 	merge    map[mergeKey][]int32
 }
 
-// link links every detached group and builds the output.
+// link links every detached group and builds the output. Linking is
+// serial (it shares the late-join memory); rebuilding the spans as pdata,
+// most of a flush's work, is spread over the cores (emit).
 func (e *Engine) link(now time.Time, groups []detached) Result {
-	e.flushMu.Lock()
-	defer e.flushMu.Unlock()
 	res := Result{Links: map[string]int{}}
-	em := newEmitter()
+	total := 0
+	for gi := range groups {
+		total += len(groups[gi].members)
+	}
+	outs := make([]outSpan, 0, total)
 	t := now.UnixNano()
+	e.flushMu.Lock()
 	for gi := range groups {
 		g := &groups[gi]
 		res.add(g.reason, 1)
-		e.lk.group(g.members, t, em, &res)
+		outs = e.lk.group(g.members, t, outs, &res)
 	}
-	res.Traces = em.td
-	res.Spans = em.spans
-	res.Corrupt = em.corrupt
 	e.lateKeys.Store(int64(e.late.len()))
+	e.flushMu.Unlock()
+	emit(groups, outs, e.procs, &res)
 	return res
 }
 
@@ -157,8 +161,9 @@ func (l *linker) reset(n int) {
 	l.claim = slices.Grow(l.claim[:0], n)[:n]
 }
 
-// group links one group's members and hands them to the emitter.
-func (l *linker) group(members []held, now int64, em *emitter, res *Result) {
+// group links one group's members and appends what it decided for each to
+// outs.
+func (l *linker) group(members []held, now int64, outs []outSpan, res *Result) []outSpan {
 	n := len(members)
 	l.reset(n)
 	for i := range members {
@@ -188,7 +193,18 @@ func (l *linker) group(members []held, now int64, em *emitter, res *Result) {
 		}
 	}
 	l.remember(now, traces)
-	em.add(members, l.m, traces)
+	for i := range l.m {
+		m := &l.m[i]
+		o := outSpan{trace: traces[i], merged: m.merged, key: m.key, late: m.late, absorbed: m.absorbed}
+		switch {
+		case m.parent >= 0:
+			o.parent = members[m.parent].f.spanID
+		case !m.ext.IsEmpty():
+			o.parent = m.ext
+		}
+		outs = append(outs, o)
+	}
+	return outs
 }
 
 // mergeSessions pairs one-way response rows with their request rows (same

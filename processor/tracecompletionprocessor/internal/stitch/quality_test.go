@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weftobs/weft/processor/tracecompletionprocessor/groundtruth"
@@ -88,6 +89,38 @@ func TestPrecisionAndRecall(t *testing.T) {
 			assert.Positive(t, rep.Sessions, "one-way rows were merged")
 		})
 	}
+}
+
+// TestConcurrentAddsAndParallelEmit: batches added from several goroutines
+// at once, and big flushes rebuilt by four, stitch as well as one at a
+// time: no span lost or sent twice, the same precision and recall.
+func TestConcurrentAddsAndParallelEmit(t *testing.T) {
+	cfg := busy(11)
+	cfg.Instrument = groundtruth.InstrumentAll
+	cfg.Requests = 1500
+	out := groundtruth.Generate(cfg)
+	e := New(testOptions())
+	e.procs = 4
+	var tds []ptrace.Traces
+	parallel := 0
+	play(e, out, 500*time.Millisecond, false, true, func(r Result) {
+		if r.Spans > 0 {
+			tds = append(tds, r.Traces)
+		}
+		if r.Spans >= 2*minEmitShare {
+			parallel++
+		}
+	})
+	require.Positive(t, parallel, "some flushes are big enough to be split")
+	rep := groundtruth.Evaluate(out.Truth, tds)
+	logReport(t, rep)
+	assert.Zero(t, rep.Missing)
+	assert.Zero(t, rep.Unexpected)
+	assert.GreaterOrEqual(t, rep.Precision(), 0.99)
+	assert.GreaterOrEqual(t, rep.Recall(), 0.99)
+	assert.Zero(t, rep.CrossTrace)
+	assert.Zero(t, rep.SharedTraceIDs)
+	assert.Zero(t, rep.Broken)
 }
 
 // TestLateSpans: spans exported after their request's group left still

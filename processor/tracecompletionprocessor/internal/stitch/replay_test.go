@@ -1,6 +1,7 @@
 package stitch
 
 import (
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -20,7 +21,7 @@ func testOptions() Options {
 func replay(e *Engine, out groundtruth.Output, tick time.Duration) ([]ptrace.Traces, []Result) {
 	var tds []ptrace.Traces
 	var results []Result
-	play(e, out, tick, false, func(r Result) {
+	play(e, out, tick, false, false, func(r Result) {
 		results = append(results, r)
 		if r.Spans > 0 {
 			tds = append(tds, r.Traces)
@@ -32,23 +33,49 @@ func replay(e *Engine, out groundtruth.Output, tick time.Duration) ([]ptrace.Tra
 // play is replay with the results handed to sink. With consume, each
 // batch is dropped from out once added, as a pipeline lets go of a batch
 // it passed on: the benchmark then does not keep the whole stream alive
-// (and marked by every GC) while the engine works through it.
-func play(e *Engine, out groundtruth.Output, tick time.Duration, consume bool, sink func(Result)) {
+// (and marked by every GC) while the engine works through it. With
+// concurrent, the batches that arrive between two ticks are added at once,
+// each from a goroutine of its own, as receivers hand them over; sink is
+// then called from those goroutines, one call at a time.
+func play(e *Engine, out groundtruth.Output, tick time.Duration, consume, concurrent bool, sink func(Result)) {
 	if len(out.Batches) == 0 {
 		return
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	add := func(b *groundtruth.Batch) {
+		res := e.Add(b.At, b.Traces)
+		if consume {
+			b.Traces = ptrace.Traces{}
+		}
+		mu.Lock()
+		sink(res)
+		mu.Unlock()
 	}
 	now := out.Batches[0].At
 	for i := range out.Batches {
 		b := &out.Batches[i]
+		if now.After(b.At) {
+			// Arrived before the next tick, with the batches before it.
+			if concurrent {
+				wg.Go(func() { add(b) })
+			} else {
+				add(b)
+			}
+			continue
+		}
+		wg.Wait()
 		for !now.After(b.At) {
 			sink(e.Flush(now, false))
 			now = now.Add(tick)
 		}
-		sink(e.Add(b.At, b.Traces))
-		if consume {
-			b.Traces = ptrace.Traces{}
+		if concurrent {
+			wg.Go(func() { add(b) })
+		} else {
+			add(b)
 		}
 	}
+	wg.Wait()
 	for end := now.Add(e.opt.MaxWait + e.opt.Wait); now.Before(end); now = now.Add(tick) {
 		sink(e.Flush(now, false))
 	}
