@@ -28,12 +28,14 @@ func benchInput(seed uint64, requests int, start time.Time) groundtruth.Output {
 // are added at once, as receivers would, and spans/s shows how the engine
 // scales.
 //
-// The streams are generated before the timer starts, and the generator's
-// garbage collected (runtime.GC) then too: generating a stream allocates
-// several times what the engine does, and stopping the timer around it
-// still left its garbage to be collected in the timed part, and so in the
-// profile. Each iteration takes about 60k spans (some 150 MB of pdata), so
-// keep -benchtime small (5x).
+// Each iteration's stream is generated with the timer stopped, and the
+// generator's garbage collected (runtime.GC) then too: generating a stream
+// allocates several times what the engine does. Only the stream being
+// played is alive, and it is let go batch by batch as the engine takes it,
+// as in a collector: holding every iteration's stream up front left
+// gigabytes of pdata for each GC to mark, a third of the engine's CPU. Each
+// iteration takes about 60k spans (some 150 MB of pdata), so keep
+// -benchtime small (5x).
 //
 // "mixed" is the simulated shop as exported: three quarters DeepFlow rows
 // of about 45 attributes (resource and span), a quarter application spans
@@ -43,32 +45,23 @@ func BenchmarkEngine(b *testing.B) {
 	for _, mix := range []string{"mixed", "app", "deepflow"} {
 		b.Run(mix, func(b *testing.B) {
 			start := time.Unix(1_760_000_000, 0)
-			streams := make([]groundtruth.Output, b.N)
-			spans := 0
-			for i := range streams {
-				in := benchInput(uint64(i), 1000, start)
-				if mix != "mixed" {
-					in = keep(in, mix == "app")
-				}
-				in.Truth = nil // not needed here; it only takes memory
+			e := New(testOptions())
+			b.ReportAllocs()
+			spans, out := 0, 0
+			var cpu time.Duration
+			for i := range b.N {
+				b.StopTimer()
+				in := benchStream(uint64(i), mix, start)
 				start = start.Add(10 * time.Minute)
 				spans += in.Spans
-				streams[i] = in
-			}
-			e := New(testOptions())
-			runtime.GC()
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			out := 0
-			for i := range streams {
+				runtime.GC()
+				b.StartTimer()
+				cpu0 := cpuTime()
 				// What the engine sends on is dropped, as the next
 				// consumer would; batches are dropped once added.
-				play(e, streams[i], 250*time.Millisecond, true, runtime.GOMAXPROCS(0) > 1, func(r Result) { out += r.Spans })
-				streams[i] = groundtruth.Output{}
+				play(e, in, 250*time.Millisecond, true, runtime.GOMAXPROCS(0) > 1, func(r Result) { out += r.Spans })
+				cpu += cpuTime() - cpu0
 			}
-			cpu := cpuTime() - cpu0
-			b.StopTimer()
 			if out == 0 || out > spans {
 				b.Fatalf("%d spans in, %d out", spans, out)
 			}
@@ -80,6 +73,16 @@ func BenchmarkEngine(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchStream is one iteration's input of a mix.
+func benchStream(seed uint64, mix string, start time.Time) groundtruth.Output {
+	in := benchInput(seed, 1000, start)
+	if mix != "mixed" {
+		in = keep(in, mix == "app")
+	}
+	in.Truth = nil // not needed here; it only takes memory
+	return in
 }
 
 // keep keeps the application spans (app) or the DeepFlow rows.
@@ -141,32 +144,24 @@ func BenchmarkCopyFloor(b *testing.B) {
 	for _, mix := range []string{"mixed", "app", "deepflow"} {
 		b.Run(mix, func(b *testing.B) {
 			start := time.Unix(1_760_000_000, 0)
-			streams := make([]groundtruth.Output, b.N)
+			b.ReportAllocs()
 			spans := 0
-			for i := range streams {
-				in := benchInput(uint64(i), 1000, start)
-				if mix != "mixed" {
-					in = keep(in, mix == "app")
-				}
-				in.Truth = nil
+			var cpu time.Duration
+			for i := range b.N {
+				b.StopTimer()
+				in := benchStream(uint64(i), mix, start)
 				start = start.Add(10 * time.Minute)
 				spans += in.Spans
-				streams[i] = in
-			}
-			runtime.GC()
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			for i := range streams {
-				for j := range streams[i].Batches {
+				runtime.GC()
+				b.StartTimer()
+				cpu0 := cpuTime()
+				for j := range in.Batches {
 					out := ptrace.NewTraces()
-					streams[i].Batches[j].Traces.CopyTo(out)
-					streams[i].Batches[j].Traces = ptrace.Traces{}
+					in.Batches[j].Traces.CopyTo(out)
+					in.Batches[j].Traces = ptrace.Traces{}
 				}
-				streams[i] = groundtruth.Output{}
+				cpu += cpuTime() - cpu0
 			}
-			cpu := cpuTime() - cpu0
-			b.StopTimer()
 			b.ReportMetric(float64(spans)/cpu.Seconds(), "spans/cpu-s")
 		})
 	}

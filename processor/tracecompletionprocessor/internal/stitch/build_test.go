@@ -47,6 +47,7 @@ type net struct {
 	flow       int64
 	capReq     int64
 	capResp    int64
+	stream     int64 // HTTP/2 stream id (weft.l7.request_id), 0: none
 	attrs      map[string]string
 }
 
@@ -85,6 +86,7 @@ func (n net) traces() ptrace.Traces {
 	put(vocab.SyscallCapSeqRequest, n.capReq)
 	put(vocab.SyscallCapSeqResponse, n.capResp)
 	put(vocab.FlowID, n.flow)
+	put(vocab.L7RequestID, n.stream)
 	if n.xr0 != "" {
 		a.PutStr(vocab.XRequestID0, n.xr0)
 	}

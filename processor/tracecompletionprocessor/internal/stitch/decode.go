@@ -601,6 +601,7 @@ func (c *corr) resolve(span ptrace.Span, f *fields) {
 		}
 	}
 	f.tcpReq, f.tcpResp = c.tcpReq, c.tcpResp
+	f.reqID = c.reqID
 	f.xr0, f.xr1 = c.xr0, c.xr1
 	f.msg = c.msg
 	if f.src != srcApp {
@@ -645,7 +646,7 @@ func (c *corr) resolve(span ptrace.Span, f *fields) {
 	}
 
 	if f.msg != msgSession {
-		f.oneWay = &oneWay{flowID: c.flowID, l7: c.l7, reqID: c.reqID, capReq: c.capReq, capResp: c.capResp}
+		f.oneWay = &oneWay{flowID: c.flowID, l7: c.l7, capReq: c.capReq, capResp: c.capResp}
 	}
 }
 

@@ -614,7 +614,10 @@ func (e *Engine) compatible(a, b *fields, slot int) bool {
 }
 
 // sameTCP: two captures of one TCP request see the same sequences and times
-// within the tolerance.
+// within the tolerance, and nothing else they both carry differs. Equal
+// sequences are not always one request: HTTP/2 and gRPC send the headers
+// of concurrent streams in one segment, so their requests share it, and
+// only the stream ids (or the trace contexts) tell them apart.
 func sameTCP(a, b *fields, tol int64) bool {
 	if a.tcpReq != 0 && b.tcpReq != 0 {
 		if a.tcpReq != b.tcpReq || abs(a.start-b.start) > tol {
@@ -629,10 +632,23 @@ func sameTCP(a, b *fields, tol int64) bool {
 	if (a.tcpReq == 0 || b.tcpReq == 0) && (a.tcpResp == 0 || b.tcpResp == 0) {
 		return false // nothing in common
 	}
-	if a.xr0 != 0 && b.xr0 != 0 && a.xr0 != b.xr0 {
-		return false
+	return !distinctRequests(a, b)
+}
+
+// distinctRequests says whether two captures carry ids that two captures
+// of one request cannot differ in: X-Request-IDs, stream (request) ids,
+// trace ids, propagated span ids.
+func distinctRequests(a, b *fields) bool {
+	differ := func(x, y uint64) bool { return x != 0 && y != 0 && x != y }
+	switch {
+	case differ(a.xr0, b.xr0), differ(uint64(a.reqID), uint64(b.reqID)):
+		return true
+	case a.realTrace() && b.realTrace() && a.traceID != b.traceID:
+		return true
+	case !a.propID.IsEmpty() && !b.propID.IsEmpty() && a.propID != b.propID:
+		return true
 	}
-	return true
+	return false
 }
 
 func sharesXReq(a, b *fields) bool {

@@ -104,7 +104,11 @@ func (l *lateMemory) get(k uint64) (lateEntry, bool) {
 	return e, ok
 }
 
-func lateTCPKey(seq uint32, rank int) uint64 { return keyOf(kLateTCP, uint64(seq), uint64(rank)) }
+// lateTCPKey includes the stream id: concurrent HTTP/2 streams can share a
+// segment, and so a sequence number.
+func lateTCPKey(f *fields, rank int) uint64 {
+	return keyOf(kLateTCP, uint64(f.tcpReq)|uint64(f.reqID)<<32, uint64(rank))
+}
 
 func lateSysKey(observer uint32, id uint64) uint64 { return keyOf(kLateSys, uint64(observer), id) }
 
@@ -144,10 +148,10 @@ func (l *linker) lateLinks() map[int32]pcommon.TraceID {
 		f := m.f
 		free := !m.linked() && m.joinTo < 0
 		if f.isNetwork() && f.tcpReq != 0 {
-			if e, ok := mem.get(lateTCPKey(f.tcpReq, 0)); ok && abs(e.start-f.start) <= tol {
+			if e, ok := mem.get(lateTCPKey(f, 0)); ok && abs(e.start-f.start) <= tol {
 				offer(i, e)
 				for r := f.obs.rank() - 1; free && r >= 1; r-- {
-					e, ok := mem.get(lateTCPKey(f.tcpReq, r))
+					e, ok := mem.get(lateTCPKey(f, r))
 					if ok && abs(e.start-f.start) <= tol && !e.anchor.IsEmpty() {
 						place(i, m, e, keyTCP)
 						free = false
@@ -202,9 +206,9 @@ func (l *linker) remember(now int64, traces []pcommon.TraceID) {
 		t := traces[i]
 		if f.isNetwork() && f.tcpReq != 0 {
 			e := lateEntry{trace: t, start: f.start, end: f.end}
-			mem.put(lateTCPKey(f.tcpReq, 0), e, now)
+			mem.put(lateTCPKey(f, 0), e, now)
 			e.anchor = f.spanID
-			mem.put(lateTCPKey(f.tcpReq, f.obs.rank()), e, now)
+			mem.put(lateTCPKey(f, f.obs.rank()), e, now)
 		}
 		if f.src == srcEBPF && f.obs == obsSP && f.sysReq != 0 {
 			e := lateEntry{trace: t, start: f.start, end: f.end, xr0: f.xr0, xr1: f.xr1}

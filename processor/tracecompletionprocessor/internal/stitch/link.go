@@ -225,7 +225,7 @@ func (l *linker) mergeSessions() int {
 			continue
 		}
 		any = true
-		k := mergeKey{observer: f.observer, obs: f.obs, flow: f.oneWay.flowID, l7: f.oneWay.l7, reqID: f.oneWay.reqID}
+		k := mergeKey{observer: f.observer, obs: f.obs, flow: f.oneWay.flowID, l7: f.oneWay.l7, reqID: f.reqID}
 		l.merge[k] = append(l.merge[k], int32(i))
 	}
 	if !any {
@@ -240,7 +240,7 @@ func (l *linker) mergeSessions() int {
 		if f.oneWay == nil {
 			continue
 		}
-		k := mergeKey{observer: f.observer, obs: f.obs, flow: f.oneWay.flowID, l7: f.oneWay.l7, reqID: f.oneWay.reqID}
+		k := mergeKey{observer: f.observer, obs: f.obs, flow: f.oneWay.flowID, l7: f.oneWay.l7, reqID: f.reqID}
 		idx, ok := l.merge[k]
 		if !ok {
 			continue // done

@@ -97,19 +97,22 @@ type fields struct {
 	pid      uint32
 	tcpReq   uint32
 	tcpResp  uint32
-	obs      obsPoint
-	src      source
-	kind     uint8 // ptrace.SpanKind
-	msg      msgType
-	flags    uint8
-	oneWay   *oneWay // only for one-way rows
+	// reqID is the protocol's own request id: the HTTP/2 or gRPC stream
+	// id, the DNS transaction id; 0 = none.
+	reqID  uint32
+	obs    obsPoint
+	src    source
+	kind   uint8 // ptrace.SpanKind
+	msg    msgType
+	flags  uint8
+	oneWay *oneWay // only for one-way rows
 }
 
-// oneWay is what pairs a one-way response row with its request row.
+// oneWay is what pairs a one-way response row with its request row (with
+// fields.reqID).
 type oneWay struct {
 	flowID  uint64
 	l7      uint64 // hash of the protocol name
-	reqID   uint32
 	capReq  uint32
 	capResp uint32
 }

@@ -54,6 +54,62 @@ func TestTCPNeedsTimesWithinTolerance(t *testing.T) {
 	assert.Equal(t, uint64(204), o.parent(t, 205))
 }
 
+// TestCoalescedStreamsStayApart: two gRPC calls on one HTTP/2 connection
+// whose headers left in one TCP segment share its sequence numbers and
+// nearly their times; their stream ids keep each call's captures in a
+// chain of their own, also for a capture that arrives after its call was
+// sent.
+func TestCoalescedStreamsStayApart(t *testing.T) {
+	a := hop(100, "node-1", "node-2", 0, 5000, 1111, 2222)
+	b := hop(200, "node-1", "node-2", 3, 5004, 1111, 2222)
+	for i := range a {
+		a[i].stream, b[i].stream = 1, 3
+	}
+	late := b[4] // b's server NIC capture, sent after b's group left
+	spans := tracers(append(append([]net{}, a...), append(b[:4:4], b[5])...)...)
+	opt := testOptions()
+	e := New(opt)
+	var tds []ptrace.Traces
+	for _, s := range spans {
+		e.Add(t0, s.traces())
+	}
+	tds = append(tds, e.Flush(t0.Add(opt.Wait+time.Second), false).Traces)
+	e.Add(t0.Add(opt.Wait+2*time.Second), late.traces())
+	tds = append(tds, e.Flush(t0.Add(time.Hour), true).Traces)
+	o := collect(tds...)
+
+	// b's s-p went out under b's s-nd, the nearest capture then; the late
+	// s capture goes under s-nd too.
+	want := map[uint64]uint64{102: 101, 103: 102, 104: 103, 105: 104, 106: 105,
+		202: 201, 203: 202, 204: 203, 205: 204, 206: 204}
+	for id, parent := range want {
+		assert.Equal(t, parent, o.parent(t, id), "capture %d", id)
+		assert.Equal(t, o.trace(t, id/100*100+1), o.trace(t, id), "capture %d", id)
+	}
+	assert.Equal(t, uint64(0), o.parent(t, 101))
+	assert.Equal(t, uint64(0), o.parent(t, 201))
+	assert.NotEqual(t, o.trace(t, 101), o.trace(t, 201), "two calls, two traces")
+	assert.Equal(t, true, o.span(t, 205).Attributes().AsRaw()[vocab.LinkLate], "the late capture joined late")
+}
+
+// TestConflictingTraceContextsStayApart: captures with equal sequences and
+// times but different trace contexts are different requests.
+func TestConflictingTraceContextsStayApart(t *testing.T) {
+	a := hop(100, "node-1", "node-2", 0, 5000, 1111, 2222)
+	b := hop(200, "node-1", "node-2", 3, 5004, 1111, 2222)
+	for i := range a {
+		a[i].trace, a[i].prop = 7, 70
+		b[i].trace, b[i].prop = 8, 80
+	}
+	o, _ := stitchAll(t, testOptions(), tracers(append(a, b...)...)...)
+	for _, h := range [][]net{a, b} {
+		for _, c := range h[1:] {
+			assert.Equal(t, c.id-1, o.parent(t, c.id), "capture %d", c.id)
+			assert.Equal(t, tid(h[0].trace), o.trace(t, c.id), "capture %d", c.id)
+		}
+	}
+}
+
 // TestSpanIDLinksApplicationSpans: the client span that sent a request is
 // the parent of its first capture; the server span that received it moves
 // under the last capture, keeping its old parent in an attribute.
