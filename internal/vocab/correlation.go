@@ -92,11 +92,15 @@ const (
 	FlowID = "weft.flow.id"
 
 	// L7RequestID is the protocol's own request id where it has one (DNS
-	// transaction id, HTTP/2 stream id), used to pair one-way rows. Int.
+	// transaction id, HTTP/2 stream id), used to pair one-way rows and to
+	// tell apart requests whose TCP sequences are equal (HTTP/2 streams
+	// whose headers shared a segment). Int.
 	L7RequestID = "weft.l7.request_id"
 
-	// L7Protocol is the application protocol (HTTP, MySQL, ...), used to
-	// pair one-way rows. String.
+	// L7Protocol is the application protocol (HTTP, HTTP2, gRPC, MySQL,
+	// ...), used to pair one-way rows; HTTP2 and gRPC mark a multiplexed
+	// connection, whose syscall ids trace_completion does not follow.
+	// String.
 	L7Protocol = "weft.l7.protocol"
 )
 

@@ -110,17 +110,18 @@ func (s *sim) capture(h *hop) {
 // onChain says whether call h is on the intact syscall chain of the request
 // its caller was serving: caller.s-p.req == first call's req, each call's
 // resp == the next one's req, the last call's resp == caller.s-p.resp, with
-// one call per id.
+// one call per id, and none of them on a multiplexed (HTTP/2) connection.
 func (s *sim) onChain(h *hop, byReq map[*service]map[uint64][]*hop) bool {
 	c := h.callerHop
-	if c == nil || h.client == nil || c.sysSReq == 0 || c.sysSReq == c.sysSResp {
+	if c == nil || h.client == nil || c.sysSReq == 0 || c.sysSReq == c.sysSResp || c.stream != 0 {
 		return false
 	}
 	calls := byReq[h.client]
 	id, found := c.sysSReq, false
 	for step := 0; step < 64; step++ {
 		next := calls[id]
-		if len(next) != 1 {
+		// Ids read on a multiplexed connection may be another stream's.
+		if len(next) != 1 || next[0].stream != 0 {
 			return false
 		}
 		if next[0] == h {
@@ -294,6 +295,9 @@ func putApp(sp ptrace.Span, a *appSpan) {
 		attrs.PutStr("http.request.method", "GET")
 		attrs.PutStr("url.path", a.name[4:])
 		attrs.PutInt("http.response.status_code", map[bool]int64{true: 503, false: 200}[a.status == 2])
+	case "gRPC":
+		attrs.PutStr("rpc.system", "grpc")
+		attrs.PutStr("rpc.method", a.name)
 	case "MySQL":
 		attrs.PutStr("db.system", "mysql")
 		attrs.PutStr("db.query.text", "SELECT * FROM t WHERE id = ?")
@@ -336,6 +340,8 @@ func (s *sim) putRow(rs ptrace.ResourceSpans, rw *row) {
 	switch h.proto {
 	case "HTTP":
 		sp.SetName("GET " + h.path)
+	case "gRPC":
+		sp.SetName(h.path)
 	case "MySQL":
 		sp.SetName("SELECT")
 	default:
@@ -377,6 +383,9 @@ func (s *sim) putRow(rs ptrace.ResourceSpans, rw *row) {
 		if !rw.request {
 			attrs.PutInt("http.status_code", int64(h.status))
 		}
+	case "gRPC":
+		attrs.PutStr("rpc.system", "grpc")
+		attrs.PutStr("rpc.method", h.path)
 	case "MySQL":
 		attrs.PutStr("db.system", "mysql")
 		attrs.PutStr("db.statement", h.path)
@@ -433,10 +442,11 @@ func (s *sim) putRow(rs ptrace.ResourceSpans, rw *row) {
 		putNZ(w, vocab.TCPSeqResponse, int64(respSeq))
 		putS(w, vocab.XRequestID0, xr0)
 		putS(w, vocab.XRequestID1, xr1)
+		putNZ(w, vocab.L7RequestID, int64(h.stream))
+		w.PutStr(vocab.L7Protocol, h.proto)
 		if msg != "session" {
 			w.PutStr(vocab.MessageType, msg)
 			w.PutInt(vocab.FlowID, int64(p.flowID))
-			w.PutStr(vocab.L7Protocol, h.proto)
 		}
 		if h.ctx {
 			sp.SetTraceID(h.req.trace)
@@ -472,6 +482,7 @@ func (s *sim) putRow(rs ptrace.ResourceSpans, rw *row) {
 	putNZ(attrs, "df.span.syscall_cap_seq_0", int64(capReq))
 	putNZ(attrs, "df.span.syscall_cap_seq_1", int64(capResp))
 	attrs.PutStr("df.span.type", msg)
+	putNZ(attrs, "df.global.request_id", int64(h.stream))
 	if h.ctx {
 		sp.SetTraceID(h.req.trace)
 		sp.SetParentSpanID(h.prop)

@@ -67,6 +67,11 @@ type Config struct {
 	// Pipeline makes C send its two cache calls on one connection before
 	// reading either response.
 	Pipeline bool
+	// Multiplex makes A call B over gRPC: one HTTP/2 connection carries
+	// the calls of every request at once, each on a stream of its own, and
+	// the headers of calls sent within coalesceWindow of each other leave
+	// in one TCP segment, so those calls share its sequence numbers.
+	Multiplex bool
 	// RetryRate is the share of A -> C calls whose first attempt fails
 	// (503) and is retried inside the same client span.
 	RetryRate float64
@@ -159,14 +164,24 @@ type conn struct {
 	// per side: the last data's direction and syscall id
 	lastIn [2]bool
 	lastID [2]uint64
+	// HTTP/2: the last stream id, and when the last request and response
+	// segments left and their sequence numbers.
+	stream              uint32
+	lastReqAt, lastResp int64
+	lastReqSeq, lastRSq uint32
 }
+
+// coalesceWindow is how close in time two HTTP/2 calls' headers (or
+// responses) are sent to leave in one TCP segment.
+const coalesceWindow = 100 * us
 
 // hop is one request on the wire.
 type hop struct {
 	req        *request
 	client     *service // nil for the external client
 	server     *service
-	proto      string // HTTP, MySQL, Redis
+	proto      string // HTTP, gRPC, MySQL, Redis
+	stream     uint32 // HTTP/2 stream id (gRPC)
 	path       string
 	ctx        bool // carries trace context
 	prop       pcommon.SpanID
@@ -382,7 +397,7 @@ func (s *sim) call(caller *hop, h *hop, t int64, clientSpan *appSpan) int64 {
 	if clientSpan != nil {
 		h.callerCtx = clientSpan.id
 	}
-	if clientSpan != nil && h.proto == "HTTP" {
+	if clientSpan != nil && (h.proto == "HTTP" || h.proto == "gRPC") {
 		h.ctx = true
 		h.prop = clientSpan.id
 	}
@@ -445,8 +460,15 @@ func (s *sim) serveApp(h *hop) {
 	switch h.server {
 	case s.a:
 		// B, then C (retried once when the first attempt fails).
-		cs := s.clientSpan(h.req, srv, "GET /api/b", "HTTP", t-s.jitter(10*us, 30*us))
-		hb := s.newHop(h.req, s.a, s.b, "HTTP", "/api/b")
+		var cs *appSpan
+		var hb *hop
+		if s.cfg.Multiplex {
+			cs = s.clientSpan(h.req, srv, "shop.B/Get", "gRPC", t-s.jitter(10*us, 30*us))
+			hb = s.newHop(h.req, s.a, s.b, "gRPC", "/shop.B/Get")
+		} else {
+			cs = s.clientSpan(h.req, srv, "GET /api/b", "HTTP", t-s.jitter(10*us, 30*us))
+			hb = s.newHop(h.req, s.a, s.b, "HTTP", "/api/b")
+		}
 		t = s.call(h, hb, t, cs)
 		cs.setEnd(t + s.jitter(10*us, 30*us))
 		t += s.jitter(50*us, 300*us)
@@ -525,11 +547,17 @@ func (s *sim) assignConnections() {
 		hops = append(hops, r.hops...)
 	}
 	slices.SortStableFunc(hops, func(a, b *hop) int { return cmpI64(a.tWrite, b.tWrite) })
+	var streams []*hop
 	for _, h := range hops {
 		if h.conn != nil {
 			continue
 		}
 		key := [2]*service{h.client, h.server}
+		if h.proto == "gRPC" {
+			s.openStream(h, key)
+			streams = append(streams, h)
+			continue
+		}
 		end := h.tRespRead
 		if h.pipeline != nil {
 			end = max(end, h.pipeline.tRespRead)
@@ -563,6 +591,50 @@ func (s *sim) assignConnections() {
 			x.respSeq = nonZero(c.serverSeq + 1)
 			c.serverSeq += x.respSize
 		}
+	}
+	answerStreams(streams)
+}
+
+// openStream puts gRPC call h on the one HTTP/2 connection of its client
+// and server, on a new stream; its headers share the segment of the
+// previous call's when they were sent within coalesceWindow of them.
+func (s *sim) openStream(h *hop, key [2]*service) {
+	if len(s.conns[key]) == 0 {
+		s.connN++
+		s.conns[key] = []*conn{{id: s.connN, client: h.client, server: h.server, clientSeq: s.rng.Uint32(),
+			serverSeq: s.rng.Uint32(), port: 30000 + s.connN, flow: uint64(s.connN)<<20 | uint64(s.rng.Uint32()&0xfffff)}}
+	}
+	c := s.conns[key][0]
+	h.conn = c
+	c.stream += 2
+	if c.stream == 2 {
+		c.stream = 1
+	}
+	h.stream = c.stream
+	if c.lastReqSeq != 0 && h.tWrite-c.lastReqAt <= coalesceWindow {
+		h.reqSeq = c.lastReqSeq
+	} else {
+		h.reqSeq = nonZero(c.clientSeq + 1)
+		c.lastReqSeq = h.reqSeq
+	}
+	c.lastReqAt = h.tWrite
+	c.clientSeq += h.reqSize
+}
+
+// answerStreams gives gRPC calls their response sequence numbers, in the
+// order the server wrote the responses.
+func answerStreams(streams []*hop) {
+	slices.SortStableFunc(streams, func(a, b *hop) int { return cmpI64(a.tRespWrite, b.tRespWrite) })
+	for _, h := range streams {
+		c := h.conn
+		if c.lastRSq != 0 && h.tRespWrite-c.lastResp <= coalesceWindow {
+			h.respSeq = c.lastRSq
+		} else {
+			h.respSeq = nonZero(c.serverSeq + 1)
+			c.lastRSq = h.respSeq
+		}
+		c.lastResp = h.tRespWrite
+		c.serverSeq += h.respSize
 	}
 }
 

@@ -181,6 +181,7 @@ type corr struct {
 	xr0, xr1    uint64
 	flowID      uint64
 	l7          uint64
+	mux         bool // l7 is a multiplexed protocol (HTTP/2, gRPC)
 	propID      pcommon.SpanID
 	nativeTrace string
 }
@@ -247,7 +248,7 @@ func (c *corr) fill(o *corr) {
 		c.reqID = o.reqID
 	}
 	if miss&hL7 != 0 {
-		c.l7 = o.l7
+		c.l7, c.mux = o.l7, o.mux
 	}
 	if miss&hNativeTrace != 0 {
 		c.nativeTrace = o.nativeTrace
@@ -512,6 +513,7 @@ func (c *corr) set(r attrRole, v pcommon.Value) {
 	case roleL7:
 		if s := v.Str(); s != "" {
 			c.l7, c.has = hashStr(s), c.has|hL7
+			c.mux = lowerIs(s, "http2") || lowerIs(s, "http/2") || lowerIs(s, "grpc")
 		}
 	case roleNativeTrace:
 		if s := v.Str(); s != "" {
@@ -604,7 +606,12 @@ func (c *corr) resolve(span ptrace.Span, f *fields) {
 	f.reqID = c.reqID
 	f.xr0, f.xr1 = c.xr0, c.xr1
 	f.msg = c.msg
-	if f.src != srcApp {
+	// A syscall id follows a thread (or coroutine) through the socket
+	// data it reads and writes, and the agent gives inbound data the id of
+	// the socket's previous inbound data: on a multiplexed connection
+	// (HTTP/2, gRPC) that is another stream's, so the rows of concurrent
+	// calls share ids and no chain through them can be trusted.
+	if f.src != srcApp && !c.mux {
 		f.sysReq, f.sysResp = c.sysReq, c.sysResp
 	} else {
 		f.sysReq, f.sysResp = 0, 0

@@ -60,6 +60,12 @@ func TestPrecisionAndRecall(t *testing.T) {
 		{"no tracing, thread pool and pipelining", func(c *groundtruth.Config) {
 			c.Instrument, c.ThreadPool, c.Pipeline = groundtruth.InstrumentNone, true, true
 		}, true, []string{"tcp_seq", "syscall", "x_request_id"}},
+		{"traced, gRPC calls multiplexed on HTTP/2", func(c *groundtruth.Config) {
+			c.Instrument, c.Multiplex = groundtruth.InstrumentAll, true
+		}, true, []string{"tcp_seq", "span_id", "syscall", "x_request_id"}},
+		{"no tracing, gRPC calls multiplexed on HTTP/2, Weft vocabulary", func(c *groundtruth.Config) {
+			c.Instrument, c.Multiplex, c.Format = groundtruth.InstrumentNone, true, groundtruth.Vocabulary
+		}, true, []string{"tcp_seq", "syscall", "x_request_id"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
