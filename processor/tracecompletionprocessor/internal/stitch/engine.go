@@ -526,14 +526,14 @@ func (e *Engine) insert(src *rec, now int64) {
 		if k == 0 {
 			continue
 		}
-		head := e.idx.get(k)
+		// r heads the key's chain now; the walk starts at the old head.
+		head := e.idx.swap(k, r<<3|uint32(slot))
+		e.at(r).chain[slot] = head
 		// Syscall ids join through whole chains (joinProcess); a flow only
 		// finds a one-way row's other half, which joins through its TCP
 		// sequence: a keep-alive flow carries many requests.
 		join := slot != chSysReq && slot != chSysResp && slot != chFlow
 		e.joinChain(r, slot, head, join)
-		e.at(r).chain[slot] = head
-		e.idx.set(k, r<<3|uint32(slot))
 		size += indexEntryBytes
 	}
 	if f.isProcess() && (f.sysReq != 0 || f.sysResp != 0) {

@@ -53,18 +53,23 @@ func (t *keyTable) find(k uint64) uint64 {
 func (t *keyTable) get(k uint64) uint32 { return t.slots[t.find(tkey(k))].v }
 
 // set sets the value of k (not 0).
-func (t *keyTable) set(k uint64, v uint32) {
+func (t *keyTable) set(k uint64, v uint32) { t.swap(k, v) }
+
+// swap sets the value of k (not 0) and returns the one it had, 0 for none:
+// one probe where a get and a set would take two.
+func (t *keyTable) swap(k uint64, v uint32) uint32 {
 	k = tkey(k)
 	s := &t.slots[t.find(k)]
-	if s.v != 0 {
+	if old := s.v; old != 0 {
 		s.v = v
-		return
+		return old
 	}
 	s.lo, s.hi, s.v = uint32(k), uint32(k>>32), v
 	t.n++
 	if t.n*4 > len(t.slots)*3 {
 		t.grow()
 	}
+	return 0
 }
 
 func (t *keyTable) grow() {
