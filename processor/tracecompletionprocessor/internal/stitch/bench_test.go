@@ -12,7 +12,7 @@ import (
 
 // benchInput is a busy shop: every service traced, DeepFlow rows for every
 // capture, retries, some one-way rows; about 60 spans per request, three
-// quarters of them DeepFlow rows of some 45 attributes.
+// quarters of them DeepFlow rows of some 30 attributes.
 func benchInput(seed uint64, requests int, start time.Time) groundtruth.Output {
 	return groundtruth.Generate(groundtruth.Config{
 		Seed: seed, Requests: requests, Rate: 2000, Instrument: groundtruth.InstrumentAll, RetryRate: 0.1,
@@ -38,7 +38,7 @@ func benchInput(seed uint64, requests int, start time.Time) groundtruth.Output {
 // -benchtime small (5x).
 //
 // "mixed" is the simulated shop as exported: three quarters DeepFlow rows
-// of about 45 attributes (resource and span), a quarter application spans
+// of about 30 attributes (resource and span), a quarter application spans
 // of about 10. "app" keeps only the application spans (trace-id and
 // span-id stitching of SDK batches), "deepflow" only the DeepFlow rows.
 func BenchmarkEngine(b *testing.B) {
