@@ -1,7 +1,6 @@
 package stitch
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"hash/maphash"
 	"strings"
@@ -545,16 +544,13 @@ func parseSpanID(s string) (pcommon.SpanID, bool) {
 }
 
 // pinpointTraceID is the trace id Weft's pinpoint receiver gives a Pinpoint
-// transaction: the first 16 bytes of SHA-256 of "agentId^startTime^seq",
-// so that eBPF spans that parsed a Pinpoint-TraceID header join the
-// Pinpoint agent's own spans.
+// transaction (agentId^startTime^seq), so that eBPF spans that parsed a
+// Pinpoint-TraceID header join the Pinpoint agent's own spans.
 func pinpointTraceID(tx string) (pcommon.TraceID, bool) {
 	if strings.Count(tx, "^") != 2 {
 		return pcommon.TraceID{}, false
 	}
-	sum := sha256.Sum256([]byte(tx))
-	var id pcommon.TraceID
-	copy(id[:], sum[:16])
+	id, _ := vocab.PinpointTransaction([]byte(tx))
 	return id, true
 }
 

@@ -1,11 +1,12 @@
 package translate
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/weftobs/weft/internal/vocab"
 )
 
 // Transaction identifies a Pinpoint distributed transaction: every span of
@@ -39,18 +40,16 @@ type ids struct {
 }
 
 func newIDs(tx Transaction) ids {
-	// SHA-256 keeps trace ids of different transactions apart however
-	// agents choose their ids; it runs once per Pinpoint span, not per event.
+	// A hash keeps trace ids of different transactions apart however agents
+	// choose their ids; it runs once per Pinpoint span, not per event.
 	var buf [24 + 2*20]byte
 	b := append(buf[:0], tx.AgentID...)
 	b = append(b, '^')
 	b = strconv.AppendInt(b, tx.StartTime, 10)
 	b = append(b, '^')
 	b = strconv.AppendInt(b, tx.Sequence, 10)
-	sum := sha256.Sum256(b)
 	var x ids
-	copy(x.trace[:], sum[:16])
-	x.seed = binary.BigEndian.Uint64(sum[16:24])
+	x.trace, x.seed = vocab.PinpointTransaction(b)
 	return x
 }
 
