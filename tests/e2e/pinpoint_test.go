@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weftobs/weft/tests/harness"
 )
@@ -84,8 +88,9 @@ func newPinpointSetup(t *testing.T) pinpointSetup {
 // Pinpoint agent, front calling back over HTTP, send to weftcol running the
 // default pipeline (distro/config.yaml); every
 // request comes out as one OTel trace holding both services, linked through
-// the outbound HTTP client span, with names from the agents' metadata, and
-// the agents' stats come out as metrics.
+// the outbound HTTP client span, with names from the agents' metadata;
+// DeepFlow eBPF rows that parsed the calls' Pinpoint-TraceID join those
+// traces; and the agents' stats come out as metrics.
 func TestPinpointNodeAgents(t *testing.T) {
 	col := harness.StartCollector(t, harness.DistroConfig(t))
 	back := harness.StartNodeService(t, harness.NodeService{Name: "back", Collector: col.Pinpoint})
@@ -154,11 +159,85 @@ func TestPinpointNodeAgents(t *testing.T) {
 		assert.True(t, hasHost, "host.name from the agent info")
 	}
 
+	joinDeepFlowRows(t, col, traces)
+
 	// Stats arrive every 5 s per agent.
 	harness.WaitFor(t, 30*time.Second, "agent stats from both agents", func() error {
 		got := metricServices(t, filepath.Join(col.DataDir, "metrics.jsonl"), "pinpoint.memory.used")
 		if !got["front"] || !got["back"] {
 			return fmt.Errorf("pinpoint.memory.used from %v", got)
+		}
+		return nil
+	})
+}
+
+// joinDeepFlowRows is the seeds' join of Pinpoint with DeepFlow: DeepFlow's
+// eBPF agent on back parses the Pinpoint-TraceID header of each call and
+// exports the row with a made-up trace id and the transaction id as
+// df.span.native.trace_id. Sent over OTLP to the same weftcol, each row
+// comes out in the trace the pinpoint receiver built for that transaction.
+func joinDeepFlowRows(t *testing.T, col *harness.Collector, traces map[pcommon.TraceID][]spanRec) {
+	t.Helper()
+	td := ptrace.NewTraces()
+	want := map[pcommon.SpanID]pcommon.TraceID{}
+	row := uint64(0xdf00)
+	for id, spans := range traces {
+		for _, s := range spans {
+			if s.span.Name() != "/hello" {
+				continue
+			}
+			tx, _ := s.span.Attributes().Get("pinpoint.transaction_id")
+			row++
+			rs := td.ResourceSpans().AppendEmpty()
+			res := rs.Resource().Attributes()
+			res.PutStr("service.name", "back")
+			res.PutStr("telemetry.sdk.name", "deepflow")
+			res.PutStr("df.capture_info.signal_source", "eBPF")
+			res.PutStr("df.capture_info.observation_point", "Server Process")
+			res.PutStr("df.capture_info.agent", "agent-e2e")
+			res.PutStr("df.application.l7_protocol", "HTTP")
+			sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+			var rowID pcommon.SpanID
+			binary.BigEndian.PutUint64(rowID[:], row)
+			var madeUp pcommon.TraceID
+			binary.BigEndian.PutUint64(madeUp[:], row)
+			sp.SetSpanID(rowID)
+			sp.SetTraceID(madeUp)
+			sp.SetParentSpanID(rowID) // DeepFlow's "no parent"
+			sp.SetKind(ptrace.SpanKindServer)
+			sp.SetName("GET /hello")
+			sp.SetStartTimestamp(s.span.StartTimestamp())
+			sp.SetEndTimestamp(s.span.EndTimestamp())
+			sp.Attributes().PutStr("df.span.native.trace_id", tx.Str())
+			sp.Attributes().PutStr("df.span.type", "session")
+			want[rowID] = id
+		}
+	}
+	require.Len(t, want, len(traces), "one /hello span per trace")
+
+	conn, err := grpc.NewClient(col.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(t.Context(), ptraceotlp.NewExportRequestFromTraces(td))
+	require.NoError(t, err)
+
+	harness.WaitFor(t, 60*time.Second, "the DeepFlow rows, stitched", func() error {
+		got := 0
+		for _, s := range readAllSpans(t, filepath.Join(col.DataDir, "traces.jsonl")) {
+			trace, ok := want[s.span.SpanID()]
+			if !ok {
+				continue
+			}
+			if s.span.TraceID() != trace {
+				return fmt.Errorf("row %s in trace %s, want the transaction's %s", s.span.SpanID(), s.span.TraceID(), trace)
+			}
+			if !s.span.ParentSpanID().IsEmpty() {
+				return fmt.Errorf("row %s keeps parent %s; a self-parent means none", s.span.SpanID(), s.span.ParentSpanID())
+			}
+			got++
+		}
+		if got < len(want) {
+			return fmt.Errorf("%d of %d rows so far", got, len(want))
 		}
 		return nil
 	})
