@@ -44,24 +44,14 @@ func benchInput(seed uint64, requests int, start time.Time) groundtruth.Output {
 func BenchmarkEngine(b *testing.B) {
 	for _, mix := range []string{"mixed", "app", "deepflow"} {
 		b.Run(mix, func(b *testing.B) {
-			start := time.Unix(1_760_000_000, 0)
 			e := New(testOptions())
 			b.ReportAllocs()
-			spans, out := 0, 0
-			var cpu time.Duration
-			for i := range b.N {
-				b.StopTimer()
-				in := benchStream(uint64(i), mix, start)
-				start = start.Add(10 * time.Minute)
-				spans += in.Spans
-				runtime.GC()
-				b.StartTimer()
-				cpu0 := cpuTime()
+			out := 0
+			spans, cpu := timeStreams(b, mix, func(in groundtruth.Output) {
 				// What the engine sends on is dropped, as the next
 				// consumer would; batches are dropped once added.
 				play(e, in, 250*time.Millisecond, true, runtime.GOMAXPROCS(0) > 1, func(r Result) { out += r.Spans })
-				cpu += cpuTime() - cpu0
-			}
+			})
 			if out == 0 || out > spans {
 				b.Fatalf("%d spans in, %d out", spans, out)
 			}
@@ -73,6 +63,25 @@ func BenchmarkEngine(b *testing.B) {
 			}
 		})
 	}
+}
+
+// timeStreams calls fn with a fresh stream of mix each iteration, made
+// with the timer stopped and its garbage collected before fn starts, and
+// returns the spans fn was given and the CPU time it took.
+func timeStreams(b *testing.B, mix string, fn func(groundtruth.Output)) (spans int, cpu time.Duration) {
+	start := time.Unix(1_760_000_000, 0)
+	for i := range b.N {
+		b.StopTimer()
+		in := benchStream(uint64(i), mix, start)
+		start = start.Add(10 * time.Minute)
+		spans += in.Spans
+		runtime.GC()
+		b.StartTimer()
+		cpu0 := cpuTime()
+		fn(in)
+		cpu += cpuTime() - cpu0
+	}
+	return spans, cpu
 }
 
 // benchStream is one iteration's input of a mix.
@@ -143,25 +152,14 @@ func BenchmarkHeldBytes(b *testing.B) {
 func BenchmarkCopyFloor(b *testing.B) {
 	for _, mix := range []string{"mixed", "app", "deepflow"} {
 		b.Run(mix, func(b *testing.B) {
-			start := time.Unix(1_760_000_000, 0)
 			b.ReportAllocs()
-			spans := 0
-			var cpu time.Duration
-			for i := range b.N {
-				b.StopTimer()
-				in := benchStream(uint64(i), mix, start)
-				start = start.Add(10 * time.Minute)
-				spans += in.Spans
-				runtime.GC()
-				b.StartTimer()
-				cpu0 := cpuTime()
+			spans, cpu := timeStreams(b, mix, func(in groundtruth.Output) {
 				for j := range in.Batches {
 					out := ptrace.NewTraces()
 					in.Batches[j].Traces.CopyTo(out)
 					in.Batches[j].Traces = ptrace.Traces{}
 				}
-				cpu += cpuTime() - cpu0
-			}
+			})
 			b.ReportMetric(float64(spans)/cpu.Seconds(), "spans/cpu-s")
 		})
 	}

@@ -85,8 +85,10 @@ const minEmitShare = 2048
 
 // emit rebuilds the linked groups as pdata into res. A big flush is split
 // into runs of whole groups, up to procs, each emitted into Traces of its
-// own; the runs' ResourceSpans are then moved into one Traces, which costs
-// a pointer each.
+// own by a goroutine; then the runs' spans of a resource and scope that
+// several runs used are moved into the first run's slice, and every run's
+// ResourceSpans into one Traces: a pointer a span, so a flush still sends
+// one ResourceSpans per resource and scope.
 func emit(groups []detached, outs []outSpan, procs int, res *Result) {
 	parts := min(procs, len(outs)/minEmitShare)
 	if parts <= 1 {
@@ -99,7 +101,8 @@ func emit(groups []detached, outs []outSpan, procs int, res *Result) {
 	var wg sync.WaitGroup
 	gi, oi := 0, 0
 	for p := range parts {
-		// Runs of about equal spans; the last takes the rest.
+		// Runs of about equal spans; the last takes the rest, in this
+		// goroutine.
 		g0, o0 := gi, oi
 		for gi < len(groups) && (p == parts-1 || oi-o0 < len(outs)/parts) {
 			oi += len(groups[gi].members)
@@ -107,14 +110,33 @@ func emit(groups []detached, outs []outSpan, procs int, res *Result) {
 		}
 		em := newEmitter()
 		ems[p] = em
-		gs, os := groups[g0:gi], outs[o0:oi]
-		wg.Go(func() { em.run(gs, os) })
+		runGroups, runOuts := groups[g0:gi], outs[o0:oi]
+		if p == parts-1 {
+			em.run(runGroups, runOuts)
+		} else {
+			wg.Go(func() { em.run(runGroups, runOuts) })
+		}
 	}
 	wg.Wait()
-	res.Traces = ems[0].td
+	first := ems[0]
+	res.Traces = first.td
 	for _, em := range ems {
-		if em != ems[0] {
-			em.td.ResourceSpans().MoveAndAppendTo(res.Traces.ResourceSpans())
+		if em != first {
+			moved := false
+			for rsc, spans := range em.byRsc {
+				if to, ok := first.byRsc[rsc]; ok {
+					spans.MoveAndAppendTo(to)
+					moved = true
+				} else {
+					first.byRsc[rsc] = spans
+				}
+			}
+			rss := em.td.ResourceSpans()
+			if moved {
+				// Each ResourceSpans the emitter made has one ScopeSpans.
+				rss.RemoveIf(func(rs ptrace.ResourceSpans) bool { return rs.ScopeSpans().At(0).Spans().Len() == 0 })
+			}
+			rss.MoveAndAppendTo(res.Traces.ResourceSpans())
 		}
 		res.Spans += em.spans
 		res.Corrupt += em.corrupt

@@ -199,13 +199,15 @@ type Engine struct {
 	opt Options
 	tol int64
 
-	// dicts are the dictionaries batches are encoded with, one per core:
-	// an encoder holds its dictionary's lock for the whole batch, so
-	// batches arriving together (one per receiver goroutine) each take one
-	// and encode in parallel. dmu guards the slice.
-	dmu   sync.Mutex
-	dicts []*dict
-	dnext int
+	// dicts are the dictionaries batches are encoded with: an encoder
+	// holds its dictionary's lock for the whole batch, so batches arriving
+	// together (one per receiver goroutine) each take one and encode in
+	// parallel. One more is made when all are taken, up to maxDicts. dmu
+	// guards the slice.
+	dmu      sync.Mutex
+	dicts    []*dict
+	maxDicts int
+	dnext    int
 
 	// procs is how many goroutines a big flush is rebuilt by (emit).
 	procs int
@@ -223,8 +225,8 @@ type Engine struct {
 	bytes  int64
 	flush  uint32 // counts the times records were taken out for linking
 
-	// flushMu serialises linking and sending, and guards late and the
-	// linker's scratch space.
+	// flushMu serialises linking, and guards late and the linker's scratch
+	// space.
 	flushMu  sync.Mutex
 	late     *lateMemory
 	lk       linker
@@ -239,16 +241,16 @@ func New(opt Options) *Engine {
 	e := &Engine{
 		opt:    opt,
 		tol:    int64(opt.TimeTolerance),
-		dicts:  make([]*dict, max(1, runtime.GOMAXPROCS(0))),
+		dicts:  []*dict{newDict()},
 		procs:  max(1, runtime.GOMAXPROCS(0)),
 		nrec:   1, // slot 0 is nil
 		groups: make([]group, 1, 256),
 		idx:    newKeyTable(),
 		late:   newLateMemory(opt.LateJoinTTL, opt.LateJoinMaxKeys),
 	}
-	for i := range e.dicts {
-		e.dicts[i] = newDict()
-	}
+	// Each dictionary interns the strings it sees again and costs some
+	// 400 KB before it holds any: more than a few buy nothing.
+	e.maxDicts = min(e.procs, 8)
 	e.lk.e = e
 	return e
 }
@@ -404,9 +406,9 @@ func (e *Engine) encode(td ptrace.Traces) encodedBatch {
 }
 
 // lockDict returns a dictionary locked for the caller: a free one if there
-// is, else (more batches than cores) one to wait for, in turn. A full
-// dictionary is replaced by a new one; the spans encoded with it keep it
-// alive until they are sent.
+// is, else a new one while there are fewer than maxDicts, else one to wait
+// for, in turn. A full dictionary is replaced by a new one; the spans
+// encoded with it keep it alive until they are sent.
 func (e *Engine) lockDict() *dict {
 	e.dmu.Lock()
 	for i, d := range e.dicts {
@@ -418,6 +420,13 @@ func (e *Engine) lockDict() *dict {
 			e.dmu.Unlock()
 			return d
 		}
+	}
+	if len(e.dicts) < e.maxDicts {
+		d := newDict()
+		d.mu.Lock()
+		e.dicts = append(e.dicts, d)
+		e.dmu.Unlock()
+		return d
 	}
 	d := e.dicts[e.dnext%len(e.dicts)]
 	e.dnext++
@@ -555,8 +564,9 @@ func (e *Engine) chargeDict(d *dict) {
 }
 
 // releaseDict stops counting a dictionary once no held span uses it. The
-// engine's current dictionary stays alive regardless, but only one: it is
-// not what max_bytes has to bound.
+// engine's current dictionaries (one per batch encoded at once, at most
+// maxDicts) stay alive regardless; they are not what max_bytes has to
+// bound.
 func (e *Engine) releaseDict(d *dict) {
 	if d.users--; d.users == 0 {
 		e.bytes -= d.charged
@@ -599,16 +609,13 @@ func (e *Engine) joinChain(r uint32, slot int, node uint32, join bool) {
 // again, more strictly; this only keeps groups from growing through
 // coincidences.
 func (e *Engine) compatible(a, b *fields, slot int) bool {
-	if a.realTrace() && b.realTrace() && a.traceID != b.traceID {
-		return false
-	}
 	switch slot {
 	case chTCPReq:
 		return sameTCP(a, b, e.tol) && a.tcpReq == b.tcpReq
 	case chTCPResp:
 		return sameTCP(a, b, e.tol) && a.tcpResp == b.tcpResp
 	case chXR0, chXR1:
-		return sharesXReq(a, b) && overlaps(a, b, e.tol)
+		return !(a.realTrace() && b.realTrace() && a.traceID != b.traceID) && sharesXReq(a, b) && overlaps(a, b, e.tol)
 	}
 	return false
 }
@@ -637,7 +644,10 @@ func sameTCP(a, b *fields, tol int64) bool {
 
 // distinctRequests says whether two captures carry ids that two captures
 // of one request cannot differ in: X-Request-IDs, stream (request) ids,
-// trace ids, propagated span ids.
+// trace ids, propagated span ids. It is stricter than conflict, which
+// relates spans of one request inside a process (a server span and its
+// calls): those share some X-Request-ID, while two captures of one request
+// carry the same request header.
 func distinctRequests(a, b *fields) bool {
 	differ := func(x, y uint64) bool { return x != 0 && y != 0 && x != y }
 	switch {
@@ -769,9 +779,9 @@ func (e *Engine) partner(r uint32) uint32 {
 	return best
 }
 
-// reqID and respID are a process record's syscall ids, taken from the other
-// half when the record is a one-way row.
-func (e *Engine) reqID(r uint32) uint64 {
+// sysReqOf and sysRespOf are a process record's syscall ids, taken from
+// the other half when the record is a one-way row.
+func (e *Engine) sysReqOf(r uint32) uint64 {
 	f := &e.at(r).f
 	if f.sysReq == 0 && f.msg == msgResponse {
 		if p := e.partner(r); p != 0 {
@@ -781,7 +791,7 @@ func (e *Engine) reqID(r uint32) uint64 {
 	return f.sysReq
 }
 
-func (e *Engine) respID(r uint32) uint64 {
+func (e *Engine) sysRespOf(r uint32) uint64 {
 	f := &e.at(r).f
 	if f.sysResp == 0 && f.msg == msgRequest {
 		if p := e.partner(r); p != 0 {
@@ -813,7 +823,7 @@ func (e *Engine) serverOf(r uint32) uint32 {
 	if f.obs == obsSP {
 		return r
 	}
-	id := e.reqID(r)
+	id := e.sysReqOf(r)
 	for step := 0; id != 0 && step < maxSyscallChain; step++ {
 		var server, prev uint32
 		e.syscallPeers(f.observer, id, func(o uint32, of *fields) bool {
@@ -831,9 +841,9 @@ func (e *Engine) serverOf(r uint32) uint32 {
 		if prev == 0 {
 			break
 		}
-		id = e.reqID(prev)
+		id = e.sysReqOf(prev)
 	}
-	id = e.respID(r)
+	id = e.sysRespOf(r)
 	for step := 0; id != 0 && step < maxSyscallChain; step++ {
 		var server, next uint32
 		e.syscallPeers(f.observer, id, func(o uint32, of *fields) bool {
@@ -851,7 +861,7 @@ func (e *Engine) serverOf(r uint32) uint32 {
 		if next == 0 {
 			break
 		}
-		id = e.respID(next)
+		id = e.sysRespOf(next)
 	}
 	return 0
 }
@@ -870,7 +880,7 @@ func (e *Engine) joinProcess(r uint32) {
 		e.union(s, p)
 	}
 	sf := e.at(s).f
-	sReq, sResp := e.reqID(s), e.respID(s)
+	sReq, sResp := e.sysReqOf(s), e.sysRespOf(s)
 	if sReq != 0 && sReq == sResp {
 		return // a leaf server: no calls to join
 	}
@@ -891,7 +901,7 @@ func (e *Engine) joinProcess(r uint32) {
 		if c == 0 || !join(c) {
 			break
 		}
-		id = e.respID(c)
+		id = e.sysRespOf(c)
 	}
 	id = sResp
 	for step := 0; id != 0 && id != sReq && step < maxSyscallChain; step++ {
@@ -899,7 +909,7 @@ func (e *Engine) joinProcess(r uint32) {
 		if c == 0 || !join(c) {
 			break
 		}
-		id = e.reqID(c)
+		id = e.sysReqOf(c)
 	}
 }
 

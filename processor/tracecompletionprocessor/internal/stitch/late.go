@@ -35,6 +35,10 @@ type lateEntry struct {
 	anchor     pcommon.SpanID // empty: join the trace only
 	start, end int64
 	xr0, xr1   uint64 // the anchor's X-Request-IDs, to refuse a conflicting join
+	stream     uint32 // the TCP capture's stream id (fields.reqID)
+	// ambiguous: captures of two requests were remembered under the key
+	// (equal sequences, stream ids unknown); it joins nothing.
+	ambiguous bool
 }
 
 // conflicts says whether a span cannot belong where the entry points.
@@ -104,10 +108,42 @@ func (l *lateMemory) get(k uint64) (lateEntry, bool) {
 	return e, ok
 }
 
-// lateTCPKey includes the stream id: concurrent HTTP/2 streams can share a
-// segment, and so a sequence number.
-func lateTCPKey(f *fields, rank int) uint64 {
-	return keyOf(kLateTCP, uint64(f.tcpReq)|uint64(f.reqID)<<32, uint64(rank))
+// lateTCPKey is the key of a TCP request's capture at rank, with its stream
+// id or (stream 0) without: concurrent HTTP/2 streams can share a segment,
+// and so a sequence number.
+func lateTCPKey(seq, stream uint32, rank int) uint64 {
+	return keyOf(kLateTCP, uint64(seq)|uint64(stream)<<32, uint64(rank))
+}
+
+// putTCP remembers a TCP capture under its sequence and stream id, and
+// under its sequence alone for late captures whose stream id is unknown;
+// there, captures of two requests make the key ambiguous.
+func (l *linker) putTCP(f *fields, rank int, e lateEntry, now int64) {
+	mem := l.e.late
+	e.stream = f.reqID
+	if f.reqID != 0 {
+		mem.put(lateTCPKey(f.tcpReq, f.reqID, rank), e, now)
+	}
+	k := lateTCPKey(f.tcpReq, 0, rank)
+	if o, ok := mem.get(k); ok && (o.ambiguous || o.trace != e.trace) && abs(o.start-e.start) <= 2*l.e.tol {
+		e.ambiguous = true // and stays so while captures of the two keep coming
+	}
+	mem.put(k, e, now)
+}
+
+// getTCP finds the remembered capture of f's TCP request at rank.
+func (l *linker) getTCP(f *fields, rank int) (lateEntry, bool) {
+	mem := l.e.late
+	if f.reqID != 0 {
+		if e, ok := mem.get(lateTCPKey(f.tcpReq, f.reqID, rank)); ok {
+			return e, true
+		}
+	}
+	e, ok := mem.get(lateTCPKey(f.tcpReq, 0, rank))
+	if !ok || e.ambiguous || (f.reqID != 0 && e.stream != 0 && e.stream != f.reqID) {
+		return lateEntry{}, false
+	}
+	return e, true
 }
 
 func lateSysKey(observer uint32, id uint64) uint64 { return keyOf(kLateSys, uint64(observer), id) }
@@ -148,10 +184,10 @@ func (l *linker) lateLinks() map[int32]pcommon.TraceID {
 		f := m.f
 		free := !m.linked() && m.joinTo < 0
 		if f.isNetwork() && f.tcpReq != 0 {
-			if e, ok := mem.get(lateTCPKey(f, 0)); ok && abs(e.start-f.start) <= tol {
+			if e, ok := l.getTCP(f, 0); ok && abs(e.start-f.start) <= tol {
 				offer(i, e)
 				for r := f.obs.rank() - 1; free && r >= 1; r-- {
-					e, ok := mem.get(lateTCPKey(f, r))
+					e, ok := l.getTCP(f, r)
 					if ok && abs(e.start-f.start) <= tol && !e.anchor.IsEmpty() {
 						place(i, m, e, keyTCP)
 						free = false
@@ -206,9 +242,9 @@ func (l *linker) remember(now int64, traces []pcommon.TraceID) {
 		t := traces[i]
 		if f.isNetwork() && f.tcpReq != 0 {
 			e := lateEntry{trace: t, start: f.start, end: f.end}
-			mem.put(lateTCPKey(f, 0), e, now)
+			l.putTCP(f, 0, e, now)
 			e.anchor = f.spanID
-			mem.put(lateTCPKey(f, f.obs.rank()), e, now)
+			l.putTCP(f, f.obs.rank(), e, now)
 		}
 		if f.src == srcEBPF && f.obs == obsSP && f.sysReq != 0 {
 			e := lateEntry{trace: t, start: f.start, end: f.end, xr0: f.xr0, xr1: f.xr1}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weftobs/weft/internal/vocab"
@@ -90,6 +89,41 @@ func TestCoalescedStreamsStayApart(t *testing.T) {
 	assert.Equal(t, uint64(0), o.parent(t, 201))
 	assert.NotEqual(t, o.trace(t, 101), o.trace(t, 201), "two calls, two traces")
 	assert.Equal(t, true, o.span(t, 205).Attributes().AsRaw()[vocab.LinkLate], "the late capture joined late")
+}
+
+// TestLateCaptureWithoutStreamID: a late capture that could not read its
+// stream id (a packet capture that missed the HPACK state) still joins a
+// request that was alone on its sequence, but not one of two coalesced
+// streams: it cannot tell which.
+func TestLateCaptureWithoutStreamID(t *testing.T) {
+	run := func(coalesced bool) out {
+		a := hop(100, "node-1", "node-2", 0, 5000, 1111, 2222)
+		b := hop(200, "node-1", "node-2", 3, 5004, 1111, 2222)
+		for i := range a {
+			a[i].stream, b[i].stream = 1, 3
+		}
+		late := a[4]
+		late.stream = 0
+		early := append(append([]net{}, a[:4]...), a[5])
+		if coalesced {
+			early = append(early, b...)
+		}
+		opt := testOptions()
+		e := New(opt)
+		for _, n := range early {
+			e.Add(t0, n.traces())
+		}
+		tds := []ptrace.Traces{e.Flush(t0.Add(opt.Wait+time.Second), false).Traces}
+		e.Add(t0.Add(opt.Wait+2*time.Second), late.traces())
+		return collect(append(tds, e.Flush(t0.Add(time.Hour), true).Traces)...)
+	}
+	o := run(false)
+	assert.Equal(t, uint64(104), o.parent(t, 105), "alone on its sequence: joins under s-nd")
+	assert.Equal(t, o.trace(t, 101), o.trace(t, 105))
+	o = run(true)
+	assert.Equal(t, uint64(0), o.parent(t, 105), "two streams shared the sequence: no parent")
+	assert.NotEqual(t, o.trace(t, 101), o.trace(t, 105))
+	assert.NotEqual(t, o.trace(t, 201), o.trace(t, 105))
 }
 
 // TestConflictingTraceContextsStayApart: a client calls twice at once in
@@ -474,22 +508,30 @@ func TestBufferedBytesReturnToZero(t *testing.T) {
 
 // TestOutputKeepsBatches: spans that came in one ResourceSpans leave in one.
 func TestOutputKeepsBatches(t *testing.T) {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "a")
-	ss := rs.ScopeSpans().AppendEmpty()
-	ss.Scope().SetName("lib")
-	for i := 1; i <= 3; i++ {
-		app{id: uint64(i), trace: 1, kind: ptrace.SpanKindInternal, service: "a"}.traces().
-			ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).CopyTo(ss.Spans().AppendEmpty())
+	// 6,000 traces: a flush big enough to be rebuilt by four goroutines,
+	// whose runs all hold spans of the one resource.
+	for _, procs := range []int{1, 4} {
+		const n = 6000
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "a")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("lib")
+		for i := 1; i <= n; i++ {
+			app{id: uint64(i), trace: uint64(i), kind: ptrace.SpanKindInternal, service: "a"}.traces().
+				ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).CopyTo(ss.Spans().AppendEmpty())
+		}
+		e := New(testOptions())
+		e.procs = procs
+		e.Add(t0, td)
+		res := e.Flush(t0, true)
+		require.Equal(t, n, res.Spans)
+		got := res.Traces
+		require.Equal(t, 1, got.ResourceSpans().Len(), "procs %d", procs)
+		assert.Equal(t, n, got.ResourceSpans().At(0).ScopeSpans().At(0).Spans().Len())
+		assert.Equal(t, "lib", got.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Name())
+		assert.Equal(t, 1, got.ResourceSpans().At(0).Resource().Attributes().Len())
 	}
-	e := New(testOptions())
-	e.Add(t0, td)
-	got := e.Flush(t0, true).Traces
-	require.Equal(t, 1, got.ResourceSpans().Len())
-	assert.Equal(t, 3, got.ResourceSpans().At(0).ScopeSpans().At(0).Spans().Len())
-	assert.Equal(t, "lib", got.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Name())
-	assert.Equal(t, pcommon.NewResource().Attributes().Len()+1, got.ResourceSpans().At(0).Resource().Attributes().Len())
 }
 
 // TestLateCallAndUpstreamRequest: a call arriving after its server span
