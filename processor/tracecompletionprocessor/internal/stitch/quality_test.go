@@ -63,6 +63,9 @@ func TestPrecisionAndRecall(t *testing.T) {
 		{"traced, gRPC calls multiplexed on HTTP/2", func(c *groundtruth.Config) {
 			c.Instrument, c.Multiplex = groundtruth.InstrumentAll, true
 		}, true, []string{"tcp_seq", "span_id", "syscall", "x_request_id"}},
+		{"no tracing, gRPC calls multiplexed on HTTP/2, DeepFlow export", func(c *groundtruth.Config) {
+			c.Instrument, c.Multiplex = groundtruth.InstrumentNone, true
+		}, true, []string{"tcp_seq", "syscall", "x_request_id"}},
 		{"no tracing, gRPC calls multiplexed on HTTP/2, Weft vocabulary", func(c *groundtruth.Config) {
 			c.Instrument, c.Multiplex, c.Format = groundtruth.InstrumentNone, true, groundtruth.Vocabulary
 		}, true, []string{"tcp_seq", "syscall", "x_request_id"}},
