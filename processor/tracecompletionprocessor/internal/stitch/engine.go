@@ -385,20 +385,35 @@ func (e *Engine) encode(td ptrace.Traces) encodedBatch {
 			} else {
 				enc.resScope(rs, ss, nil)
 			}
-			rsc := &resScope{blob: append([]byte(nil), enc.buf...), d: d}
-			rsc.size = int64(cap(rsc.blob)) + int64(unsafe.Sizeof(resScope{}))
+			rsc := &resScope{d: d}
+			// A ResourceSpans of one span (every DeepFlow row) keeps both
+			// encodings in one allocation.
+			one := spans.Len() == 1
+			if !one {
+				rsc.blob = append([]byte(nil), enc.buf...)
+			}
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				sp = corrPair{}
-				enc.buf = enc.buf[:0]
-				enc.span(span, &sp)
+				var blob []byte
+				if one {
+					n := len(enc.buf)
+					enc.span(span, &sp)
+					both := append([]byte(nil), enc.buf...)
+					rsc.blob, blob = both[:n:n], both[n:]
+				} else {
+					enc.buf = enc.buf[:0]
+					enc.span(span, &sp)
+					blob = append([]byte(nil), enc.buf...)
+				}
 				c := sp.weft
 				c.fill(&sp.df)
 				c.fill(&res.weft)
 				c.fill(&res.df)
-				batch.recs = append(batch.recs, rec{blob: append([]byte(nil), enc.buf...), rsc: rsc})
+				batch.recs = append(batch.recs, rec{blob: blob, rsc: rsc})
 				c.resolve(span, &batch.recs[len(batch.recs)-1].f)
 			}
+			rsc.size = int64(cap(rsc.blob)) + int64(unsafe.Sizeof(resScope{}))
 		}
 	}
 	d.publish()
