@@ -192,6 +192,7 @@ func markerSeq(tid pcommon.TraceID) (uint64, bool) {
 // load is the result of a load generator run.
 type load struct {
 	sent, refused  int64 // spans accepted and refused by the collector
+	refusal        error // the first refusal
 	markerSent     map[uint64]time.Time
 	start, stopped time.Time
 }
@@ -260,9 +261,9 @@ func generate(ctx context.Context, addr string, batches []*batch, rate float64, 
 	wg.Wait()
 	l.stopped = time.Now()
 	l.sent, l.refused = sent.Load(), refused.Load()
+	l.refusal, _ = firstErr.Load().(error)
 	if l.sent == 0 {
-		err, _ := firstErr.Load().(error)
-		return l, fmt.Errorf("the collector accepted no spans: %v", err)
+		return l, fmt.Errorf("the collector accepted no spans: %v", l.refusal)
 	}
 	return l, nil
 }

@@ -70,8 +70,8 @@ func BenchmarkScenarioPipeline(b *testing.B) {
 						b.ReportMetric(float64(r.dropped), "dropped-spans")
 						b.ReportMetric(r.p50, "p50-latency-ms")
 						b.ReportMetric(r.p99, "p99-latency-ms")
-						b.Logf("%s at %s: %d spans sent, %d dropped, %d with a pod id, %d markers seen",
-							pipeline, rate, r.sent, r.dropped, r.withPod, len(r.latencies))
+						b.Logf("%s at %s: %d spans sent, %d refused (first: %v), %d stored, %d dropped, %d with a pod id, %d markers seen",
+							pipeline, rate, r.sent, r.refused, r.refusal, r.stored, r.dropped, r.withPod, len(r.latencies))
 					}
 				})
 			}
@@ -146,12 +146,16 @@ func startPipelineEnv(tb testing.TB, shape workload.Shape) *pipelineEnv {
 }
 
 type pipelineResult struct {
-	sent, dropped, withPod int64
-	spansPerSecond         float64
-	cpuPercent             float64
-	peakRSS                int64
-	p50, p99               float64
-	latencies              []float64
+	// sent were acknowledged, refused answered with an error (refusal is
+	// the first); stored counts what arrived.
+	sent, refused, stored int64
+	refusal               error
+	dropped, withPod      int64
+	spansPerSecond        float64
+	cpuPercent            float64
+	peakRSS               int64
+	p50, p99              float64
+	latencies             []float64
 }
 
 func runPipeline(tb testing.TB, env *pipelineEnv, pipeline string, rate float64, d time.Duration) pipelineResult {
@@ -277,9 +281,13 @@ service:
 	seenMu.Lock()
 	lat := latencies(l.markerSent, seen)
 	seenMu.Unlock()
+	stored := received()
 	r := pipelineResult{
 		sent:           l.sent,
-		dropped:        l.sent - received() + l.refused,
+		refused:        l.refused,
+		refusal:        l.refusal,
+		stored:         stored,
+		dropped:        l.sent - stored + l.refused,
 		spansPerSecond: float64(l.sent) / window.Seconds(),
 		cpuPercent:     100 * (cpu1 - cpu0).Seconds() / window.Seconds(),
 		peakRSS:        rss,
