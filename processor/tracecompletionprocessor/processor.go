@@ -23,6 +23,12 @@ import (
 // flusher to the next consumer.
 const sendTimeout = 30 * time.Second
 
+// sendChunk bounds the spans of one call to the next consumer: a flush
+// holds every group that is due, hundreds of thousands of spans under load,
+// more than an OTLP exporter may send in one request (receivers take 4 MiB
+// by default) or an insert should take. A ResourceSpans is never split.
+const sendChunk = 8192
+
 // tcProcessor holds spans and sends them on stitched. It is not built on
 // processorhelper: spans leave later than they arrive, from a background
 // flusher, not from the call that brought them.
@@ -171,11 +177,42 @@ func (p *tcProcessor) send(ctx context.Context, res stitch.Result) {
 	if res.Spans == 0 {
 		return
 	}
-	if err := p.next.ConsumeTraces(ctx, res.Traces); err != nil {
-		p.tb.ProcessorTraceCompletionRefusedSpans.Add(ctx, int64(res.Spans))
-		p.logger.Error("The next consumer refused stitched spans; they are lost unless an exporter downstream retries them "+
-			"(give the exporter a sending_queue)", zap.Int("spans", res.Spans), zap.Error(err))
+	for _, td := range chunks(res.Traces, sendChunk) {
+		if err := p.next.ConsumeTraces(ctx, td); err != nil {
+			n := td.SpanCount()
+			p.tb.ProcessorTraceCompletionRefusedSpans.Add(ctx, int64(n))
+			p.logger.Error("The next consumer refused stitched spans; they are lost unless an exporter downstream retries them "+
+				"(give the exporter a sending_queue)", zap.Int("spans", n), zap.Error(err))
+		}
 	}
+}
+
+// chunks splits td into Traces of at most limit spans each, moving whole
+// ResourceSpans (one larger than limit goes alone).
+func chunks(td ptrace.Traces, limit int) []ptrace.Traces {
+	if td.SpanCount() <= limit {
+		return []ptrace.Traces{td}
+	}
+	var out []ptrace.Traces
+	cur, n := ptrace.NewTraces(), 0
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		k := 0
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			k += rs.ScopeSpans().At(j).Spans().Len()
+		}
+		if n > 0 && n+k > limit {
+			out = append(out, cur)
+			cur, n = ptrace.NewTraces(), 0
+		}
+		rs.MoveTo(cur.ResourceSpans().AppendEmpty())
+		n += k
+	}
+	if n > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 func (p *tcProcessor) record(ctx context.Context, res stitch.Result) {

@@ -244,3 +244,35 @@ func TestCorruptSpansAreCounted(t *testing.T) {
 	require.NoError(t, p.Shutdown(t.Context()))
 	assert.Equal(t, int64(3), sum(t, tt, "otelcol_processor_trace_completion_corrupt_spans"))
 }
+
+// TestBigFlushesLeaveInChunks: a flush of more than sendChunk spans
+// reaches the next consumer in calls of at most sendChunk spans, whole
+// ResourceSpans each, none lost.
+func TestBigFlushesLeaveInChunks(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Wait, cfg.MaxWait = time.Hour, time.Hour
+	sink := new(consumertest.TracesSink)
+	p := newTestProcessor(t, cfg, tt, sink)
+	const n = 3*sendChunk + 100
+	td := ptrace.NewTraces()
+	for i := range n {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "a")
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		var id pcommon.SpanID
+		var tr pcommon.TraceID
+		id[0], id[1], id[2] = byte(i>>16), byte(i>>8), byte(i)+1
+		tr[0], tr[1], tr[2] = byte(i>>16), byte(i>>8), byte(i)+1
+		sp.SetSpanID(id)
+		sp.SetTraceID(tr)
+	}
+	require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	require.NoError(t, p.Shutdown(t.Context()))
+	assert.Equal(t, n, sink.SpanCount())
+	require.Len(t, sink.AllTraces(), 4)
+	for _, got := range sink.AllTraces() {
+		assert.LessOrEqual(t, got.SpanCount(), sendChunk)
+	}
+}
