@@ -1,8 +1,6 @@
 package stitch
 
 import (
-	"sync"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -83,41 +81,11 @@ type outSpan struct {
 // saves.
 const minEmitShare = 2048
 
-// emit rebuilds the linked groups as pdata into res. A big flush is split
-// into runs of whole groups, up to procs, each emitted into Traces of its
-// own by a goroutine; then the runs' spans of a resource and scope that
-// several runs used are moved into the first run's slice, and every run's
-// ResourceSpans into one Traces: a pointer a span, so a flush still sends
-// one ResourceSpans per resource and scope.
-func emit(groups []detached, outs []outSpan, procs int, res *Result) {
-	parts := min(procs, len(outs)/minEmitShare)
-	if parts <= 1 {
-		em := newEmitter()
-		em.run(groups, outs)
-		res.Traces, res.Spans, res.Corrupt = em.td, em.spans, em.corrupt
-		return
-	}
-	ems := make([]*emitter, parts)
-	var wg sync.WaitGroup
-	gi, oi := 0, 0
-	for p := range parts {
-		// Runs of about equal spans; the last takes the rest, in this
-		// goroutine.
-		g0, o0 := gi, oi
-		for gi < len(groups) && (p == parts-1 || oi-o0 < len(outs)/parts) {
-			oi += len(groups[gi].members)
-			gi++
-		}
-		em := newEmitter()
-		ems[p] = em
-		runGroups, runOuts := groups[g0:gi], outs[o0:oi]
-		if p == parts-1 {
-			em.run(runGroups, runOuts)
-		} else {
-			wg.Go(func() { em.run(runGroups, runOuts) })
-		}
-	}
-	wg.Wait()
+// mergeEmitters joins the output of a flush's runs into res: the spans of
+// a resource and scope that several runs used are moved into the first
+// run's slice, and every run's ResourceSpans into one Traces (a pointer a
+// span), so a flush still sends one ResourceSpans per resource and scope.
+func mergeEmitters(ems []*emitter, res *Result) {
 	first := ems[0]
 	res.Traces = first.td
 	for _, em := range ems {
@@ -140,15 +108,6 @@ func emit(groups []detached, outs []outSpan, procs int, res *Result) {
 		}
 		res.Spans += em.spans
 		res.Corrupt += em.corrupt
-	}
-}
-
-// run emits groups, whose members' outSpans follow one another in outs.
-func (em *emitter) run(groups []detached, outs []outSpan) {
-	for gi := range groups {
-		members := groups[gi].members
-		em.add(members, outs[:len(members)])
-		outs = outs[len(members):]
 	}
 }
 

@@ -225,11 +225,11 @@ type Engine struct {
 	bytes  int64
 	flush  uint32 // counts the times records were taken out for linking
 
-	// flushMu serialises linking, and guards late and the linker's scratch
-	// space.
+	// flushMu serialises flushes: it guards late and the linkers, one per
+	// run of groups a flush is split into (link).
 	flushMu  sync.Mutex
 	late     *lateMemory
-	lk       linker
+	linkers  []*linker
 	lateKeys atomic.Int64 // late.len(), readable without waiting for a flush
 }
 
@@ -251,7 +251,6 @@ func New(opt Options) *Engine {
 	// Each dictionary interns the strings it sees again and costs some
 	// 400 KB before it holds any: more than a few buy nothing.
 	e.maxDicts = min(e.procs, 8)
-	e.lk.e = e
 	return e
 }
 

@@ -115,20 +115,40 @@ func lateTCPKey(seq, stream uint32, rank int) uint64 {
 	return keyOf(kLateTCP, uint64(seq)|uint64(stream)<<32, uint64(rank))
 }
 
-// putTCP remembers a TCP capture under its sequence and stream id, and
-// under its sequence alone for late captures whose stream id is unknown;
-// there, captures of two requests make the key ambiguous.
-func (l *linker) putTCP(f *fields, rank int, e lateEntry, now int64) {
-	mem := l.e.late
+// latePut is a key a sent group leaves for late spans.
+type latePut struct {
+	key uint64
+	e   lateEntry
+	// shared: a TCP sequence without its stream id, which captures of two
+	// requests may share (see remember).
+	shared bool
+}
+
+// putTCP leaves a TCP capture under its sequence and stream id, and under
+// its sequence alone for late captures whose stream id is unknown.
+func (l *linker) putTCP(f *fields, rank int, e lateEntry) {
 	e.stream = f.reqID
 	if f.reqID != 0 {
-		mem.put(lateTCPKey(f.tcpReq, f.reqID, rank), e, now)
+		l.puts = append(l.puts, latePut{key: lateTCPKey(f.tcpReq, f.reqID, rank), e: e})
 	}
-	k := lateTCPKey(f.tcpReq, 0, rank)
-	if o, ok := mem.get(k); ok && (o.ambiguous || o.trace != e.trace) && abs(o.start-e.start) <= 2*l.e.tol {
-		e.ambiguous = true // and stays so while captures of the two keep coming
+	l.puts = append(l.puts, latePut{key: lateTCPKey(f.tcpReq, 0, rank), e: e, shared: true})
+}
+
+// remember writes the keys the linker's groups left into the late-join
+// memory. A sequence without stream id that captures of two requests
+// left turns ambiguous and joins nothing (while captures of both keep
+// coming).
+func (l *linker) remember(now int64) {
+	mem := l.e.late
+	for _, p := range l.puts {
+		if p.shared {
+			if o, ok := mem.get(p.key); ok && (o.ambiguous || o.trace != p.e.trace) && abs(o.start-p.e.start) <= 2*l.e.tol {
+				p.e.ambiguous = true
+			}
+		}
+		mem.put(p.key, p.e, now)
 	}
-	mem.put(k, e, now)
+	l.puts = l.puts[:0]
 }
 
 // getTCP finds the remembered capture of f's TCP request at rank.
@@ -219,10 +239,9 @@ func (l *linker) lateLinks() map[int32]pcommon.TraceID {
 	return offers
 }
 
-// remember stores the group's keys for late spans.
-func (l *linker) remember(now int64, traces []pcommon.TraceID) {
-	mem := l.e.late
-	if !mem.enabled() {
+// leave collects the group's keys for late spans, for remember.
+func (l *linker) leave(traces []pcommon.TraceID) {
+	if !l.e.late.enabled() {
 		return
 	}
 	// A server span whose application is traced has its calls under client
@@ -242,16 +261,16 @@ func (l *linker) remember(now int64, traces []pcommon.TraceID) {
 		t := traces[i]
 		if f.isNetwork() && f.tcpReq != 0 {
 			e := lateEntry{trace: t, start: f.start, end: f.end}
-			l.putTCP(f, 0, e, now)
+			l.putTCP(f, 0, e)
 			e.anchor = f.spanID
-			l.putTCP(f, f.obs.rank(), e, now)
+			l.putTCP(f, f.obs.rank(), e)
 		}
 		if f.src == srcEBPF && f.obs == obsSP && f.sysReq != 0 {
 			e := lateEntry{trace: t, start: f.start, end: f.end, xr0: f.xr0, xr1: f.xr1}
 			if !traced[int32(i)] && f.sysReq != f.sysResp {
 				e.anchor = f.spanID
 			}
-			mem.put(lateSysKey(f.observer, f.sysReq), e, now)
+			l.puts = append(l.puts, latePut{key: lateSysKey(f.observer, f.sysReq), e: e})
 		}
 		if s := l.claim[i]; s >= 0 && f.sysResp != 0 {
 			sf := l.m[s].f
@@ -259,7 +278,7 @@ func (l *linker) remember(now int64, traces []pcommon.TraceID) {
 			if !traced[s] {
 				e.anchor = sf.spanID
 			}
-			mem.put(lateSysKey(f.observer, f.sysResp), e, now)
+			l.puts = append(l.puts, latePut{key: lateSysKey(f.observer, f.sysResp), e: e})
 		}
 	}
 	for si := range l.segs {
@@ -268,7 +287,8 @@ func (l *linker) remember(now int64, traces []pcommon.TraceID) {
 		lf := l.m[leaf].f
 		for x := 0; x < s.nxr; x++ {
 			if s.hasXR1[x] {
-				mem.put(lateXKey(s.xr[x]), lateEntry{trace: traces[leaf], anchor: lf.spanID, start: lf.start, end: lf.end}, now)
+				l.puts = append(l.puts, latePut{key: lateXKey(s.xr[x]),
+					e: lateEntry{trace: traces[leaf], anchor: lf.spanID, start: lf.start, end: lf.end}})
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package stitch
 import (
 	"cmp"
 	"slices"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -112,29 +113,90 @@ type linker struct {
 	appReady bool
 	stack    []int32
 	merge    map[mergeKey][]int32
+	// outs is what linking decided for the group being emitted; puts the
+	// keys the run's groups leave for late spans, written to the late-join
+	// memory once every run of the flush is done.
+	outs []outSpan
+	puts []latePut
 }
 
-// link links every detached group and builds the output. Linking is
-// serial (it shares the late-join memory); rebuilding the spans as pdata,
-// most of a flush's work, is spread over the cores (emit).
+// link links every detached group and rebuilds it as pdata. A big flush is
+// split into runs of whole groups, up to procs, each linked and emitted by
+// a goroutine of its own (the last by this one) with a linker and an
+// emitter of its own; then the runs' output is joined (mergeEmitters) and
+// the keys they leave for late spans are remembered, in group order. While
+// the runs work the late-join memory is only read, and they see it as the
+// flushes before left it.
 func (e *Engine) link(now time.Time, groups []detached) Result {
 	res := Result{Links: map[string]int{}}
 	total := 0
 	for gi := range groups {
 		total += len(groups[gi].members)
+		res.add(groups[gi].reason, 1)
 	}
-	outs := make([]outSpan, 0, total)
+	runs := splitRuns(groups, total, min(e.procs, total/minEmitShare))
 	t := now.UnixNano()
 	e.flushMu.Lock()
-	for gi := range groups {
-		g := &groups[gi]
-		res.add(g.reason, 1)
-		outs = e.lk.group(g.members, t, outs, &res)
+	defer e.flushMu.Unlock()
+	for len(e.linkers) < len(runs) {
+		e.linkers = append(e.linkers, &linker{e: e})
+	}
+	ems := make([]*emitter, len(runs))
+	counts := make([]Result, len(runs))
+	var wg sync.WaitGroup
+	for p, run := range runs {
+		lk, em, c := e.linkers[p], newEmitter(), &counts[p]
+		ems[p] = em
+		c.Links = map[string]int{}
+		if p == len(runs)-1 {
+			lk.run(run, em, c)
+		} else {
+			wg.Go(func() { lk.run(run, em, c) })
+		}
+	}
+	wg.Wait()
+	for p := range runs {
+		e.linkers[p].remember(t)
 	}
 	e.lateKeys.Store(int64(e.late.len()))
-	e.flushMu.Unlock()
-	emit(groups, outs, e.procs, &res)
+	mergeEmitters(ems, &res)
+	for _, c := range counts {
+		for k, n := range c.Links {
+			res.Links[k] += n
+		}
+		res.LateJoins += c.LateJoins
+		res.Merged += c.Merged
+	}
 	return res
+}
+
+// splitRuns cuts groups into parts runs of whole groups and about equal
+// spans; the last takes the rest.
+func splitRuns(groups []detached, total, parts int) [][]detached {
+	if parts <= 1 {
+		return [][]detached{groups}
+	}
+	runs := make([][]detached, 0, parts)
+	gi := 0
+	for p := range parts {
+		g0, n := gi, 0
+		for gi < len(groups) && (p == parts-1 || n < total/parts) {
+			n += len(groups[gi].members)
+			gi++
+		}
+		runs = append(runs, groups[g0:gi])
+	}
+	return runs
+}
+
+// run links and emits a run of groups, counting into res.
+func (l *linker) run(groups []detached, em *emitter, res *Result) {
+	l.puts = l.puts[:0]
+	for gi := range groups {
+		members := groups[gi].members
+		l.outs = l.group(members, l.outs[:0], res)
+		em.add(members, l.outs)
+	}
 }
 
 func (l *linker) reset(n int) {
@@ -163,7 +225,7 @@ func (l *linker) reset(n int) {
 
 // group links one group's members and appends what it decided for each to
 // outs.
-func (l *linker) group(members []held, now int64, outs []outSpan, res *Result) []outSpan {
+func (l *linker) group(members []held, outs []outSpan, res *Result) []outSpan {
 	n := len(members)
 	l.reset(n)
 	for i := range members {
@@ -192,7 +254,7 @@ func (l *linker) group(members []held, now int64, outs []outSpan, res *Result) [
 			res.LateJoins++
 		}
 	}
-	l.remember(now, traces)
+	l.leave(traces)
 	for i := range l.m {
 		m := &l.m[i]
 		o := outSpan{trace: traces[i], merged: m.merged, key: m.key, late: m.late, absorbed: m.absorbed}
