@@ -76,10 +76,10 @@ type outSpan struct {
 	absorbed bool
 }
 
-// minEmitShare is the fewest spans worth handing to another core: below
+// minRunSpans is the fewest spans worth a run of their own (link): below
 // it, starting a goroutine and joining its output costs more than it
 // saves.
-const minEmitShare = 2048
+const minRunSpans = 2048
 
 // mergeEmitters joins the output of a flush's runs into res: the spans of
 // a resource and scope that several runs used are moved into the first

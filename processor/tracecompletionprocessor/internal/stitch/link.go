@@ -134,7 +134,7 @@ func (e *Engine) link(now time.Time, groups []detached) Result {
 		total += len(groups[gi].members)
 		res.add(groups[gi].reason, 1)
 	}
-	runs := splitRuns(groups, total, min(e.procs, total/minEmitShare))
+	runs := splitRuns(groups, total, min(e.procs, total/minRunSpans))
 	t := now.UnixNano()
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()

@@ -116,7 +116,7 @@ func TestConcurrentAddsAndParallelEmit(t *testing.T) {
 		if r.Spans > 0 {
 			tds = append(tds, r.Traces)
 		}
-		if r.Spans >= 2*minEmitShare {
+		if r.Spans >= 2*minRunSpans {
 			parallel++
 		}
 	})
