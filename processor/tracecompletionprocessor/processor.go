@@ -177,12 +177,24 @@ func (p *tcProcessor) send(ctx context.Context, res stitch.Result) {
 	if res.Spans == 0 {
 		return
 	}
-	for _, td := range chunks(res.Traces, sendChunk) {
-		if err := p.next.ConsumeTraces(ctx, td); err != nil {
-			n := td.SpanCount()
-			p.tb.ProcessorTraceCompletionRefusedSpans.Add(ctx, int64(n))
-			p.logger.Error("The next consumer refused stitched spans; they are lost unless an exporter downstream retries them "+
-				"(give the exporter a sending_queue)", zap.Int("spans", n), zap.Error(err))
+	parts := chunks(res.Traces, sendChunk)
+	for i, td := range parts {
+		n := td.SpanCount() // before the call: the consumer may take the data
+		err := p.next.ConsumeTraces(ctx, td)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			// Out of time: the chunks after this one would fail the same way.
+			for _, rest := range parts[i+1:] {
+				n += rest.SpanCount()
+			}
+		}
+		p.tb.ProcessorTraceCompletionRefusedSpans.Add(ctx, int64(n))
+		p.logger.Error("The next consumer refused stitched spans; they are lost unless an exporter downstream retries them "+
+			"(give the exporter a sending_queue)", zap.Int("spans", n), zap.Error(err))
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }

@@ -148,8 +148,18 @@ func (l *linker) remember(now int64) {
 		}
 		mem.put(p.key, p.e, now)
 	}
-	l.puts = l.puts[:0]
+	// A flush of hundreds of thousands of spans leaves a buffer of tens
+	// of MB that max_bytes does not see: let it go rather than keep it.
+	if cap(l.puts) > maxKeptPuts {
+		l.puts = nil
+	} else {
+		l.puts = l.puts[:0]
+	}
 }
+
+// maxKeptPuts is the largest puts buffer a linker keeps between flushes
+// (about 5 MB).
+const maxKeptPuts = 1 << 16
 
 // getTCP finds the remembered capture of f's TCP request at rank.
 func (l *linker) getTCP(f *fields, rank int) (lateEntry, bool) {

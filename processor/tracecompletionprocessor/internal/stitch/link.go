@@ -137,7 +137,6 @@ func (e *Engine) link(now time.Time, groups []detached) Result {
 	runs := splitRuns(groups, total, min(e.procs, total/minRunSpans))
 	t := now.UnixNano()
 	e.flushMu.Lock()
-	defer e.flushMu.Unlock()
 	for len(e.linkers) < len(runs) {
 		e.linkers = append(e.linkers, &linker{e: e})
 	}
@@ -159,6 +158,7 @@ func (e *Engine) link(now time.Time, groups []detached) Result {
 		e.linkers[p].remember(t)
 	}
 	e.lateKeys.Store(int64(e.late.len()))
+	e.flushMu.Unlock()
 	mergeEmitters(ems, &res)
 	for _, c := range counts {
 		for k, n := range c.Links {
