@@ -153,22 +153,45 @@ type point struct {
 
 // conn is a TCP connection between two services.
 type conn struct {
-	id        int
-	client    *service
-	server    *service
-	clientSeq uint32
-	serverSeq uint32
-	port      int
-	busy      int64
-	flow      uint64
+	id     int
+	client *service
+	server *service
+	up     tcpDir // client to server
+	down   tcpDir
+	port   int
+	busy   int64
+	flow   uint64
 	// per side: the last data's direction and syscall id
 	lastIn [2]bool
 	lastID [2]uint64
-	// HTTP/2: the last stream id, and when the last request and response
-	// segments left and their sequence numbers.
-	stream              uint32
-	lastReqAt, lastResp int64
-	lastReqSeq, lastRSq uint32
+	// HTTP/2: the last stream id.
+	stream uint32
+}
+
+// tcpDir is one direction of a connection.
+type tcpDir struct {
+	seq uint32 // of the last byte sent
+	// the last segment of an HTTP/2 connection: when it left, its sequence
+	lastAt  int64
+	lastSeq uint32
+}
+
+// send returns the sequence number of a message of size bytes.
+func (d *tcpDir) send(size uint32) uint32 {
+	seq := nonZero(d.seq + 1)
+	d.seq += size
+	return seq
+}
+
+// sendCoalesced is send on an HTTP/2 connection: a message sent at most
+// coalesceWindow after the previous one leaves in its segment.
+func (d *tcpDir) sendCoalesced(at int64, size uint32) uint32 {
+	if d.lastSeq == 0 || at-d.lastAt > coalesceWindow {
+		d.lastSeq = nonZero(d.seq + 1)
+	}
+	d.lastAt = at
+	d.seq += size
+	return d.lastSeq
 }
 
 // coalesceWindow is how close in time two HTTP/2 calls' headers (or
@@ -570,10 +593,7 @@ func (s *sim) assignConnections() {
 			}
 		}
 		if c == nil {
-			s.connN++
-			c = &conn{id: s.connN, client: h.client, server: h.server, clientSeq: s.rng.Uint32(), serverSeq: s.rng.Uint32(),
-				port: 30000 + s.connN, flow: uint64(s.connN)<<20 | uint64(s.rng.Uint32()&0xfffff)}
-			s.conns[key] = append(s.conns[key], c)
+			c = s.newConn(key)
 		}
 		c.busy = end
 		for _, x := range []*hop{h, h.pipeline} {
@@ -581,28 +601,32 @@ func (s *sim) assignConnections() {
 				continue
 			}
 			x.conn = c
-			x.reqSeq = nonZero(c.clientSeq + 1)
-			c.clientSeq += x.reqSize
+			x.reqSeq = c.up.send(x.reqSize)
 		}
 		for _, x := range []*hop{h, h.pipeline} {
 			if x == nil {
 				continue
 			}
-			x.respSeq = nonZero(c.serverSeq + 1)
-			c.serverSeq += x.respSize
+			x.respSeq = c.down.send(x.respSize)
 		}
 	}
 	answerStreams(streams)
 }
 
+// newConn opens a connection from key's client to its server.
+func (s *sim) newConn(key [2]*service) *conn {
+	s.connN++
+	c := &conn{id: s.connN, client: key[0], server: key[1], up: tcpDir{seq: s.rng.Uint32()}, down: tcpDir{seq: s.rng.Uint32()},
+		port: 30000 + s.connN, flow: uint64(s.connN)<<20 | uint64(s.rng.Uint32()&0xfffff)}
+	s.conns[key] = append(s.conns[key], c)
+	return c
+}
+
 // openStream puts gRPC call h on the one HTTP/2 connection of its client
-// and server, on a new stream; its headers share the segment of the
-// previous call's when they were sent within coalesceWindow of them.
+// and server, on a new stream.
 func (s *sim) openStream(h *hop, key [2]*service) {
 	if len(s.conns[key]) == 0 {
-		s.connN++
-		s.conns[key] = []*conn{{id: s.connN, client: h.client, server: h.server, clientSeq: s.rng.Uint32(),
-			serverSeq: s.rng.Uint32(), port: 30000 + s.connN, flow: uint64(s.connN)<<20 | uint64(s.rng.Uint32()&0xfffff)}}
+		s.newConn(key)
 	}
 	c := s.conns[key][0]
 	h.conn = c
@@ -611,14 +635,7 @@ func (s *sim) openStream(h *hop, key [2]*service) {
 		c.stream = 1
 	}
 	h.stream = c.stream
-	if c.lastReqSeq != 0 && h.tWrite-c.lastReqAt <= coalesceWindow {
-		h.reqSeq = c.lastReqSeq
-	} else {
-		h.reqSeq = nonZero(c.clientSeq + 1)
-		c.lastReqSeq = h.reqSeq
-	}
-	c.lastReqAt = h.tWrite
-	c.clientSeq += h.reqSize
+	h.reqSeq = c.up.sendCoalesced(h.tWrite, h.reqSize)
 }
 
 // answerStreams gives gRPC calls their response sequence numbers, in the
@@ -626,15 +643,7 @@ func (s *sim) openStream(h *hop, key [2]*service) {
 func answerStreams(streams []*hop) {
 	slices.SortStableFunc(streams, func(a, b *hop) int { return cmpI64(a.tRespWrite, b.tRespWrite) })
 	for _, h := range streams {
-		c := h.conn
-		if c.lastRSq != 0 && h.tRespWrite-c.lastResp <= coalesceWindow {
-			h.respSeq = c.lastRSq
-		} else {
-			h.respSeq = nonZero(c.serverSeq + 1)
-			c.lastRSq = h.respSeq
-		}
-		c.lastResp = h.tRespWrite
-		c.serverSeq += h.respSize
+		h.respSeq = h.conn.down.sendCoalesced(h.tRespWrite, h.respSize)
 	}
 }
 
