@@ -76,47 +76,15 @@ var obsCodes = [numObs]string{
 
 func (o obsPoint) String() string { return obsCodes[o] }
 
-// lowerIs reports whether strings.ToLower(s) == t, for t in lower-case
-// ASCII, without allocating: ToLower copies any string with an upper-case
-// letter, and DeepFlow writes its signal sources capitalised ("eBPF").
-func lowerIs(s, t string) bool {
-	if len(s) != len(t) {
-		// Only non-ASCII can change length when lowered.
-		return !isASCII(s) && strings.ToLower(s) == t
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 {
-			return strings.ToLower(s) == t
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != t[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 func parseSource(s string) (source, bool) {
 	switch {
-	case lowerIs(s, vocab.SignalSourceApp), lowerIs(s, "otel"):
+	case strings.EqualFold(s, vocab.SignalSourceApp), strings.EqualFold(s, "otel"):
 		return srcApp, true
-	case lowerIs(s, vocab.SignalSourceEBPF):
+	case strings.EqualFold(s, vocab.SignalSourceEBPF):
 		return srcEBPF, true
-	case lowerIs(s, vocab.SignalSourcePacket):
+	case strings.EqualFold(s, vocab.SignalSourcePacket):
 		return srcPacket, true
-	case lowerIs(s, vocab.SignalSourceXFlow):
+	case strings.EqualFold(s, vocab.SignalSourceXFlow):
 		return srcXFlow, true
 	}
 	return srcApp, false
@@ -124,11 +92,11 @@ func parseSource(s string) (source, bool) {
 
 func parseMsgType(s string) (msgType, bool) {
 	switch {
-	case lowerIs(s, "session"):
+	case strings.EqualFold(s, "session"):
 		return msgSession, true
-	case lowerIs(s, "request"):
+	case strings.EqualFold(s, "request"):
 		return msgRequest, true
-	case lowerIs(s, "response"):
+	case strings.EqualFold(s, "response"):
 		return msgResponse, true
 	}
 	return msgSession, false
@@ -512,7 +480,7 @@ func (c *corr) set(r attrRole, v pcommon.Value) {
 	case roleL7:
 		if s := v.Str(); s != "" {
 			c.l7, c.has = hashStr(s), c.has|hL7
-			c.mux = lowerIs(s, "http2") || lowerIs(s, "http/2") || lowerIs(s, "grpc")
+			c.mux = strings.EqualFold(s, "http2") || strings.EqualFold(s, "http/2") || strings.EqualFold(s, "grpc")
 		}
 	case roleNativeTrace:
 		if s := v.Str(); s != "" {
@@ -527,7 +495,7 @@ func usableRequestID(s string) bool {
 	if len(s) < 4 || len(s) > 256 {
 		return false
 	}
-	return !lowerIs(s, "null") && !lowerIs(s, "none") && !lowerIs(s, "undefined") && !lowerIs(s, "unknown")
+	return !strings.EqualFold(s, "null") && !strings.EqualFold(s, "none") && !strings.EqualFold(s, "undefined") && !strings.EqualFold(s, "unknown")
 }
 
 // parseSpanID reads exactly 16 hex digits; anything else (Pinpoint's
