@@ -142,68 +142,6 @@ var recPlan = []recRequest{
 	{"web", "/fanout?n=" + strconv.Itoa(fanout), 200, 1 + 2*fanout, 6},
 }
 
-// recServiceJS is the Node service of the recording: NodeServiceJS's
-// routes, a failing one and a parallel fan-out.
-const recServiceJS = `require('pinpoint-node-agent')
-
-const http = require('http')
-
-const name = process.env.PINPOINT_APPLICATION_NAME
-const port = Number(process.env.PORT)
-const backend = process.env.BACKEND_URL
-
-function reply(res, status, body) {
-  res.writeHead(status, { 'Content-Type': 'text/plain' })
-  res.end(body + '\n')
-}
-
-// http.request, not http.get: the agent traces only http.request.
-function fetch(cb, url) {
-  const req = http.request(url || backend, (r) => {
-    let body = ''
-    r.setEncoding('utf8')
-    r.on('data', (c) => { body += c })
-    r.on('end', () => cb(r.statusCode === 200 ? null : new Error('status ' + r.statusCode), body.trim()))
-  })
-  req.on('error', (err) => cb(err))
-  req.end()
-}
-
-const server = http.createServer((req, res) => {
-  const url = new URL(req.url, 'http://localhost')
-  switch (url.pathname) {
-    case '/ready':
-      return reply(res, 200, 'ready')
-    case '/hello':
-      return reply(res, 200, 'hello from ' + name)
-    case '/fail':
-      return reply(res, 500, name + ' failed on purpose')
-    case '/call':
-      return fetch((err, body) => reply(res, err ? 502 : 200, name + ' -> ' + (err ? err.message : body)))
-    case '/broken':
-      // Nobody listens at BROKEN_URL: the call fails with ECONNREFUSED.
-      return fetch((err) => reply(res, 502, name + ' -> ' + (err ? err.message : 'no error?')), process.env.BROKEN_URL)
-    case '/fanout': {
-      // All calls start before any ends: their events sit side by side in
-      // this span's own call stack.
-      let left = Number(url.searchParams.get('n')) || 1
-      let failed = null
-      for (let i = left; i > 0; i--) {
-        fetch((err) => {
-          failed = failed || err
-          if (--left === 0) reply(res, failed ? 502 : 200, name + ' fanned out')
-        })
-      }
-      return
-    }
-    default:
-      return reply(res, 404, 'no route ' + req.url)
-  }
-})
-
-server.listen(port, '127.0.0.1', () => console.log(name + ' listening on 127.0.0.1:' + port))
-`
-
 // TestRecordNodeAgent rewrites testdata/node-agent.rec from real Node agents
 // when -record is given, and is skipped otherwise.
 func TestRecordNodeAgent(t *testing.T) {
@@ -213,10 +151,10 @@ func TestRecordNodeAgent(t *testing.T) {
 	rec := startRecorder(t)
 	defer rec.stop()
 
-	store := harness.StartNodeService(t, harness.NodeService{Name: "store", Collector: rec.ports, Script: recServiceJS})
-	api := harness.StartNodeService(t, harness.NodeService{Name: "api", Collector: rec.ports, Script: recServiceJS,
+	store := harness.StartNodeService(t, harness.NodeService{Name: "store", Collector: rec.ports})
+	api := harness.StartNodeService(t, harness.NodeService{Name: "api", Collector: rec.ports,
 		Env: []string{"BACKEND_URL=" + store.URL + "/hello"}})
-	web := harness.StartNodeService(t, harness.NodeService{Name: "web", Collector: rec.ports, Script: recServiceJS,
+	web := harness.StartNodeService(t, harness.NodeService{Name: "web", Collector: rec.ports,
 		Env: []string{"BACKEND_URL=" + api.URL + "/call", "BROKEN_URL=" + closedURL(t) + "/gone"}})
 	urls := map[string]string{"web": web.URL, "api": api.URL, "store": store.URL}
 

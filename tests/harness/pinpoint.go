@@ -135,9 +135,6 @@ type NodeService struct {
 	// Collector receives the agent's data. All three ports are required:
 	// the agent's defaults (9991-9993) could reach a stranger's collector.
 	Collector PinpointCollector
-	// Script is the JavaScript program to run; empty means NodeServiceJS.
-	// It must listen on 127.0.0.1:$PORT.
-	Script string
 	// Env holds more KEY=value variables for the program, such as
 	// BACKEND_URL for NodeServiceJS, or PINPOINT_* settings that override
 	// the harness's.
@@ -153,14 +150,18 @@ type NodeService struct {
 	Process *Process
 }
 
-// NodeServiceJS is the JavaScript HTTP service that StartNodeService runs
-// when NodeService.Script is empty. It has three routes:
+// NodeServiceJS is the JavaScript HTTP service that StartNodeService runs.
+// Its routes:
 //
 //   - /hello answers "hello from APPLICATION_NAME" by itself;
-//   - /call fetches $BACKEND_URL with an HTTP GET (made with http.request,
-//     which the agent traces; it does not see http.get) and answers
-//     "APPLICATION_NAME -> BODY", with status 502 when the backend failed, so
-//     two services make a front -> back distributed trace;
+//   - /call fetches $BACKEND_URL with an HTTP GET and answers
+//     "APPLICATION_NAME -> BODY", with status 502 when the backend failed
+//     (500 when BACKEND_URL is not set), so two services make a front ->
+//     back distributed trace;
+//   - /fail answers 500 by itself;
+//   - /broken fetches $BROKEN_URL, where nobody listens, and answers 502;
+//   - /fanout?n=N fetches $BACKEND_URL N times at once (all calls start
+//     before any ends) and answers when all have;
 //   - /ready answers "ready" and is excluded from tracing (see
 //     StartNodeService), so that waiting for the service adds no spans.
 //
@@ -179,46 +180,52 @@ function reply(res, status, body) {
   res.end(body + '\n')
 }
 
-function callBackend(res) {
-  if (!backend) {
-    reply(res, 500, 'BACKEND_URL is not set')
-    return
-  }
-  // http.request, not http.get: the agent wraps only http.request, and
-  // Node's http.get calls its own copy of it, which the agent cannot see.
-  const req = http.request(backend, (r) => {
+// http.request, not http.get: the agent wraps only http.request, and
+// Node's http.get calls its own copy of it, which the agent cannot see.
+function fetch(cb, url) {
+  const req = http.request(url, (r) => {
     let body = ''
     r.setEncoding('utf8')
-    r.on('data', (chunk) => { body += chunk })
-    r.on('end', () => {
-      reply(res, r.statusCode === 200 ? 200 : 502, name + ' -> ' + body.trim())
-    })
+    r.on('data', (c) => { body += c })
+    r.on('end', () => cb(r.statusCode === 200 ? null : new Error('status ' + r.statusCode), body.trim()))
   })
-  req.on('error', (err) => {
-    reply(res, 502, name + ' -> ' + err.message)
-  })
+  req.on('error', (err) => cb(err))
   req.end()
 }
 
 const server = http.createServer((req, res) => {
-  switch (new URL(req.url, 'http://localhost').pathname) {
+  const url = new URL(req.url, 'http://localhost')
+  switch (url.pathname) {
     case '/ready':
-      reply(res, 200, 'ready')
-      break
+      return reply(res, 200, 'ready')
     case '/hello':
-      reply(res, 200, 'hello from ' + name)
-      break
+      return reply(res, 200, 'hello from ' + name)
+    case '/fail':
+      return reply(res, 500, name + ' failed on purpose')
     case '/call':
-      callBackend(res)
-      break
+      if (!backend) {
+        return reply(res, 500, 'BACKEND_URL is not set')
+      }
+      return fetch((err, body) => reply(res, err ? 502 : 200, name + ' -> ' + (err ? err.message : body)), backend)
+    case '/broken':
+      return fetch((err) => reply(res, 502, name + ' -> ' + (err ? err.message : 'no error?')), process.env.BROKEN_URL)
+    case '/fanout': {
+      let left = Number(url.searchParams.get('n')) || 1
+      let failed = null
+      for (let i = left; i > 0; i--) {
+        fetch((err) => {
+          failed = failed || err
+          if (--left === 0) reply(res, failed ? 502 : 200, name + ' fanned out')
+        }, backend)
+      }
+      return
+    }
     default:
-      reply(res, 404, 'no route ' + req.url)
+      return reply(res, 404, 'no route ' + req.url)
   }
 })
 
-server.listen(port, '127.0.0.1', () => {
-  console.log(name + ' listening on 127.0.0.1:' + port)
-})
+server.listen(port, '127.0.0.1', () => console.log(name + ' listening on 127.0.0.1:' + port))
 `
 
 // pinpointID is what the agent, and the Pinpoint collector, accept as an
@@ -226,8 +233,8 @@ server.listen(port, '127.0.0.1', () => {
 // warning in its log, when an id does not match.
 var pinpointID = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,24}$`)
 
-// StartNodeService runs s.Script (NodeServiceJS by default) with node, the
-// Pinpoint Node agent on NODE_PATH and the agent configured through its
+// StartNodeService runs NodeServiceJS with node, the Pinpoint Node agent on
+// NODE_PATH and the agent configured through its
 // PINPOINT_* environment variables to send to s.Collector on 127.0.0.1 and
 // to trace every request. The program gets a free port in $PORT; the call
 // returns once the service answers HTTP there. The service is stopped when
@@ -252,9 +259,6 @@ func StartNodeService(t testing.TB, s NodeService) *NodeService {
 	if c.AgentPort == 0 || c.StatPort == 0 || c.SpanPort == 0 {
 		t.Fatalf("StartNodeService %s: collector ports not all set: %+v", s.Name, c)
 	}
-	if s.Script == "" {
-		s.Script = NodeServiceJS
-	}
 	if s.LogLevel == "" {
 		s.LogLevel = "INFO"
 	}
@@ -262,7 +266,7 @@ func StartNodeService(t testing.TB, s NodeService) *NodeService {
 
 	dir := t.TempDir()
 	script := filepath.Join(dir, s.Name+".js")
-	if err := os.WriteFile(script, []byte(s.Script), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(NodeServiceJS), 0o644); err != nil {
 		t.Fatalf("StartNodeService %s: %v", s.Name, err)
 	}
 	s.Port = FreePort(t)
