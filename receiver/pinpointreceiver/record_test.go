@@ -55,7 +55,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -466,33 +465,6 @@ func countSpans(msgs []recMessage) int {
 	return n
 }
 
-// rawCodec hands gRPC messages through as bytes, so that the recorder keeps
-// exactly what the agents put on the wire. It is named "proto" so that the
-// content-subtype stays the agents' own.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	switch m := v.(type) {
-	case *[]byte:
-		return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
-	case proto.Message:
-		b, err := proto.Marshal(m)
-		return mem.BufferSlice{mem.SliceBuffer(b)}, err
-	}
-	return nil, fmt.Errorf("rawCodec cannot marshal %T", v)
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return fmt.Errorf("rawCodec cannot unmarshal into %T", v)
-	}
-	*b = data.Materialize()
-	return nil
-}
-
 // recorder is a stand-in Pinpoint collector that answers every call as the
 // real one would and keeps the requests. It serves all three ports from one
 // gRPC server: the agent tells the services apart by method, not by port.
@@ -511,7 +483,7 @@ type recorder struct {
 
 func startRecorder(t *testing.T) *recorder {
 	r := &recorder{start: time.Now(), statAgents: map[string]bool{}}
-	r.srv = grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(r.handle))
+	r.srv = grpc.NewServer(grpc.ForceServerCodecV2(harness.RawCodec{}), grpc.UnknownServiceHandler(r.handle))
 	var lis [3]net.Listener
 	for i := range lis {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -23,47 +23,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
 
+	"github.com/weftobs/weft/tests/harness"
 	"github.com/weftobs/weft/tests/workload"
 )
-
-// rawCodec passes protobuf bytes through, so that the load generators,
-// which encode their messages once, cost little CPU next to the collector's
-// on the same machine. Marshal takes a *[]byte or a rawMessage; Unmarshal
-// fills a *[]byte. Its name is "proto": the collector sees the usual
-// content-type.
-type rawCodec struct{}
-
-// rawMessage is an encoded message that is sent as buffers (the Pinpoint
-// replay splices a new start time into recorded bytes).
-type rawMessage interface {
-	buffers() (mem.BufferSlice, error)
-}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	switch m := v.(type) {
-	case *[]byte:
-		return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
-	case rawMessage:
-		return m.buffers()
-	}
-	return nil, fmt.Errorf("rawCodec cannot marshal %T", v)
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return fmt.Errorf("rawCodec cannot unmarshal into %T", v)
-	}
-	*b = data.Materialize()
-	return nil
-}
-
-var _ encoding.CodecV2 = rawCodec{}
 
 const exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -203,7 +166,7 @@ type load struct {
 func generate(ctx context.Context, addr string, batches []*batch, rate float64, d time.Duration) (*load, error) {
 	const senders = 4
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{}), grpc.MaxCallSendMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(harness.RawCodec{}), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		return nil, err
 	}

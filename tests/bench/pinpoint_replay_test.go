@@ -270,7 +270,7 @@ type pinpointOut struct {
 
 // buffers sends the recorded bytes; a span frame's start-time varint is
 // replaced without copying the rest.
-func (m *pinpointOut) buffers() (mem.BufferSlice, error) {
+func (m *pinpointOut) Buffers() (mem.BufferSlice, error) {
 	if m.frame == nil {
 		return mem.BufferSlice{mem.SliceBuffer(m.raw)}, nil
 	}
@@ -299,7 +299,7 @@ func pinpointDial(tb testing.TB, port int) *grpc.ClientConn {
 	tb.Helper()
 	conn, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(port),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(harness.RawCodec{})))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -480,7 +480,7 @@ type pinpointSink struct {
 func pinpointStartSink(tb testing.TB) *pinpointSink {
 	tb.Helper()
 	s := &pinpointSink{}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(s.handle))
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(harness.RawCodec{}), grpc.UnknownServiceHandler(s.handle))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

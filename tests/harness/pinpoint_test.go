@@ -230,7 +230,7 @@ func startPinpointRecorder(t *testing.T) *pinpointRecorder {
 	r := &pinpointRecorder{portName: map[int]string{}}
 	srv := grpc.NewServer(
 		grpc.UnknownServiceHandler(r.handle),
-		grpc.ForceServerCodec(rawCodec{}),
+		grpc.ForceServerCodecV2(RawCodec{}),
 	)
 	ports := map[string]*int{"agent": &r.collector.AgentPort, "stat": &r.collector.StatPort, "span": &r.collector.SpanPort}
 	for name, port := range ports {
@@ -341,31 +341,6 @@ func countSpans(calls []recordedCall, agentID string, chunks bool) int {
 		}
 	}
 	return n
-}
-
-// rawCodec hands messages to the handler as the bytes on the wire, so the
-// server needs no generated code. Its name is "proto" because that is what
-// the agents ask for in their content type.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) ([]byte, error) {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return nil, fmt.Errorf("rawCodec: cannot marshal %T", v)
-	}
-	return *b, nil
-}
-
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return fmt.Errorf("rawCodec: cannot unmarshal into %T", v)
-	}
-	// gRPC may reuse data's memory once Unmarshal returns.
-	*b = append([]byte(nil), data...)
-	return nil
 }
 
 // spanSummary is what the test reads of a PSpanMessage: whether it is a
