@@ -35,6 +35,20 @@ func logReport(t *testing.T, rep groundtruth.Report) {
 	}
 }
 
+// assertStitched checks a report of a stitchable simulation: every span out
+// once, at least 99% precision and recall, nothing linked across requests.
+func assertStitched(t *testing.T, rep groundtruth.Report) {
+	t.Helper()
+	assert.Zero(t, rep.Missing, "every span comes out")
+	assert.Zero(t, rep.Unexpected, "only once, and merged response rows not at all")
+	assert.GreaterOrEqual(t, rep.Precision(), 0.99)
+	assert.GreaterOrEqual(t, rep.Recall(), 0.99)
+	assert.Zero(t, rep.CrossTrace, "no link between different requests")
+	assert.Zero(t, rep.SharedTraceIDs, "no trace id shared by different requests")
+	assert.Zero(t, rep.Broken, "a link's two ends share the trace id")
+	assert.Zero(t, rep.UnstitchableMislinked)
+}
+
 // TestPrecisionAndRecall runs the simulated shop through the engine and
 // checks every link against the truth: on topologies whose links the data
 // reveals, at least 99% of them are found and (nearly) none is wrong; links
@@ -79,14 +93,7 @@ func TestPrecisionAndRecall(t *testing.T) {
 			rep := groundtruth.Evaluate(out.Truth, tds)
 			logReport(t, rep)
 
-			assert.Zero(t, rep.Missing, "every span comes out")
-			assert.Zero(t, rep.Unexpected, "only once, and merged response rows not at all")
-			assert.GreaterOrEqual(t, rep.Precision(), 0.99)
-			assert.GreaterOrEqual(t, rep.Recall(), 0.99)
-			assert.Zero(t, rep.CrossTrace, "no link between different requests")
-			assert.Zero(t, rep.SharedTraceIDs, "no trace id shared by different requests")
-			assert.Zero(t, rep.Broken, "a link's two ends share the trace id")
-			assert.Zero(t, rep.UnstitchableMislinked)
+			assertStitched(t, rep)
 			if tt.unstitchable {
 				assert.Positive(t, rep.Unstitchable, "the scenario has spans whose parent the data hides")
 			} else {
@@ -123,13 +130,7 @@ func TestConcurrentAddsAndParallelEmit(t *testing.T) {
 	require.Positive(t, parallel, "some flushes are big enough to be split")
 	rep := groundtruth.Evaluate(out.Truth, tds)
 	logReport(t, rep)
-	assert.Zero(t, rep.Missing)
-	assert.Zero(t, rep.Unexpected)
-	assert.GreaterOrEqual(t, rep.Precision(), 0.99)
-	assert.GreaterOrEqual(t, rep.Recall(), 0.99)
-	assert.Zero(t, rep.CrossTrace)
-	assert.Zero(t, rep.SharedTraceIDs)
-	assert.Zero(t, rep.Broken)
+	assertStitched(t, rep)
 }
 
 // TestLateSpans: spans exported after their request's group left still
