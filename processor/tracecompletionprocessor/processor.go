@@ -177,36 +177,42 @@ func (p *tcProcessor) send(ctx context.Context, res stitch.Result) {
 	if res.Spans == 0 {
 		return
 	}
-	parts := chunks(res.Traces, sendChunk)
-	for i, td := range parts {
-		n := td.SpanCount() // before the call: the consumer may take the data
-		err := p.next.ConsumeTraces(ctx, td)
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			// Out of time: the chunks after this one would fail the same way.
-			for _, rest := range parts[i+1:] {
-				n += rest.SpanCount()
+	parts := chunks(res.Traces, res.Spans, sendChunk)
+	for i, c := range parts {
+		if err := p.next.ConsumeTraces(ctx, c.td); err != nil {
+			n := c.spans
+			if ctx.Err() != nil {
+				// Out of time: the chunks after this one would fail the
+				// same way.
+				for _, rest := range parts[i+1:] {
+					n += rest.spans
+				}
 			}
-		}
-		p.tb.ProcessorTraceCompletionRefusedSpans.Add(ctx, int64(n))
-		p.logger.Error("The next consumer refused stitched spans; they are lost unless an exporter downstream retries them "+
-			"(give the exporter a sending_queue)", zap.Int("spans", n), zap.Error(err))
-		if ctx.Err() != nil {
-			return
+			p.tb.ProcessorTraceCompletionRefusedSpans.Add(ctx, int64(n))
+			p.logger.Error("The next consumer refused stitched spans; they are lost unless an exporter downstream retries them "+
+				"(give the exporter a sending_queue)", zap.Int("spans", n), zap.Error(err))
+			if ctx.Err() != nil {
+				return
+			}
 		}
 	}
 }
 
-// chunks splits td into Traces of at most limit spans each, moving whole
-// ResourceSpans (one larger than limit goes alone).
-func chunks(td ptrace.Traces, limit int) []ptrace.Traces {
-	if td.SpanCount() <= limit {
-		return []ptrace.Traces{td}
+// chunk is part of a flush's output and its span count, counted before the
+// next consumer may take the data.
+type chunk struct {
+	td    ptrace.Traces
+	spans int
+}
+
+// chunks splits td (of spans spans) into Traces of at most limit spans
+// each, moving whole ResourceSpans (one larger than limit goes alone).
+func chunks(td ptrace.Traces, spans, limit int) []chunk {
+	if spans <= limit {
+		return []chunk{{td, spans}}
 	}
-	var out []ptrace.Traces
-	cur, n := ptrace.NewTraces(), 0
+	var out []chunk
+	cur := chunk{td: ptrace.NewTraces()}
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -214,14 +220,14 @@ func chunks(td ptrace.Traces, limit int) []ptrace.Traces {
 		for j := 0; j < rs.ScopeSpans().Len(); j++ {
 			k += rs.ScopeSpans().At(j).Spans().Len()
 		}
-		if n > 0 && n+k > limit {
+		if cur.spans > 0 && cur.spans+k > limit {
 			out = append(out, cur)
-			cur, n = ptrace.NewTraces(), 0
+			cur = chunk{td: ptrace.NewTraces()}
 		}
-		rs.MoveTo(cur.ResourceSpans().AppendEmpty())
-		n += k
+		rs.MoveTo(cur.td.ResourceSpans().AppendEmpty())
+		cur.spans += k
 	}
-	if n > 0 {
+	if cur.spans > 0 {
 		out = append(out, cur)
 	}
 	return out
