@@ -202,14 +202,13 @@ type Engine struct {
 	// dicts are the dictionaries batches are encoded with: an encoder
 	// holds its dictionary's lock for the whole batch, so batches arriving
 	// together (one per receiver goroutine) each take one and encode in
-	// parallel. One more is made when all are taken, up to maxDicts. dmu
-	// guards the slice.
-	dmu      sync.Mutex
-	dicts    []*dict
-	maxDicts int
-	dnext    int
+	// parallel. One more is made when all are taken, up to one per core
+	// and maxDicts. dmu guards the slice.
+	dmu   sync.Mutex
+	dicts []*dict
+	dnext int
 
-	// procs is how many goroutines a big flush is rebuilt by (emit).
+	// procs is how many runs a big flush is cut into at most (link).
 	procs int
 
 	mu     sync.Mutex
@@ -248,9 +247,6 @@ func New(opt Options) *Engine {
 		idx:    newKeyTable(),
 		late:   newLateMemory(opt.LateJoinTTL, opt.LateJoinMaxKeys),
 	}
-	// Each dictionary interns the strings it sees again and costs some
-	// 400 KB before it holds any: more than a few buy nothing.
-	e.maxDicts = min(e.procs, 8)
 	return e
 }
 
@@ -419,9 +415,13 @@ func (e *Engine) encode(td ptrace.Traces) encodedBatch {
 	return batch
 }
 
+// maxDicts bounds the dictionaries: each interns the strings it sees again
+// and costs some 400 KB before it holds any, so more than a few buy nothing.
+const maxDicts = 8
+
 // lockDict returns a dictionary locked for the caller: a free one if there
-// is, else a new one while there are fewer than maxDicts, else one to wait
-// for, in turn. A full dictionary is replaced by a new one; the spans
+// is, else a new one while there are fewer than cores and maxDicts, else
+// one to wait for, in turn. A full dictionary is replaced by a new one; the spans
 // encoded with it keep it alive until they are sent.
 func (e *Engine) lockDict() *dict {
 	e.dmu.Lock()
@@ -435,7 +435,7 @@ func (e *Engine) lockDict() *dict {
 			return d
 		}
 	}
-	if len(e.dicts) < e.maxDicts {
+	if len(e.dicts) < min(e.procs, maxDicts) {
 		d := newDict()
 		d.mu.Lock()
 		e.dicts = append(e.dicts, d)
